@@ -1,0 +1,245 @@
+#!/usr/bin/env bash
+# The embedded local stack: PostgreSQL, the Temporal dev server (with its Web UI) and a Kubernetes
+# control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok's simulated
+# nodes) run from the pinned binaries of scripts/tools.sh.
+#
+# Usage: scripts/stack.sh up | down | status | env
+#   up      starts what is not running yet (idempotent) and writes $STACK_DIR/env
+#   down    stops everything this script started; leaves a PostgreSQL it did not start alone
+#   status  one line per component, with its address
+#   env     prints the environment (DATABASE_URL, TEMPORAL_ADDRESS, KUBECONFIG, PATH) to source
+#
+# Settings (environment): STACK_DIR (default .stack), STACK_PG_PORT (5432), STACK_DB (tenants),
+# STACK_TEMPORAL_PORT (7233), STACK_TEMPORAL_UI_PORT (8233), STACK_KUBE_PORT (6443),
+# STACK_KWOK_NODES (2), STACK_CLUSTER (tenant-provisioner).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+STACK_DIR=$(mkdir -p "${STACK_DIR:-$ROOT/.stack}" && cd "${STACK_DIR:-$ROOT/.stack}" && pwd)
+PG_HOST=127.0.0.1
+PG_PORT=${STACK_PG_PORT:-5432}
+DB_NAME=${STACK_DB:-tenants}
+TEMPORAL_PORT=${STACK_TEMPORAL_PORT:-7233}
+TEMPORAL_UI_PORT=${STACK_TEMPORAL_UI_PORT:-8233}
+KUBE_PORT=${STACK_KUBE_PORT:-6443}
+KWOK_NODES=${STACK_KWOK_NODES:-2}
+CLUSTER=${STACK_CLUSTER:-tenant-provisioner}
+KUBECONFIG_FILE="$STACK_DIR/kubeconfig"
+export KWOK_WORKDIR="$STACK_DIR/kwok"
+# Search attributes the workflows set, so the Web UI can filter tenants by them.
+SEARCH_ATTRIBUTES=(TenantId=Keyword TenantStatus=Keyword TenantPlan=Keyword CustomerId=Keyword)
+
+BIN=$("$ROOT/scripts/tools.sh" bindir)
+export PATH="$BIN:$PATH"
+
+log() { printf '[stack] %s\n' "$*" >&2; }
+die() { printf '[stack] error: %s\n' "$*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+port_owner() { ss -ltnpH "sport = :$1" 2>/dev/null | grep -oE 'users:\(\("[^"]+",pid=[0-9]+' | head -1 | sed -E 's/users:\(\("([^"]+)",pid=([0-9]+)/\1 (pid \2)/'; }
+
+wait_for() {
+  local what=$1 seconds=$2; shift 2
+  local deadline=$((SECONDS + seconds))
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 1
+  done
+  log "$what is ready"
+}
+
+need_tools() {
+  local b missing=()
+  for b in "$@"; do command -v "$b" >/dev/null || missing+=("$b"); done
+  [ ${#missing[@]} -eq 0 ] || die "missing tools: ${missing[*]}; run 'npm run tools' (scripts/tools.sh install) first"
+}
+
+# --- PostgreSQL --------------------------------------------------------------------------------
+
+pg_ready() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 2; }
+
+pg_up() {
+  if pg_ready; then
+    log "PostgreSQL already answers on $PG_HOST:$PG_PORT"
+  elif command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ] && [ -n "$(ls /etc/postgresql 2>/dev/null)" ]; then
+    local ver
+    ver=$(ls /etc/postgresql | sort -V | tail -1)
+    log "starting the system's PostgreSQL $ver cluster"
+    pg_ctlcluster --skip-systemctl-redirect "$ver" main start || die "pg_ctlcluster $ver main start failed; see /var/log/postgresql"
+    wait_for "PostgreSQL" 30 pg_ready || die "PostgreSQL did not answer on $PG_HOST:$PG_PORT within 30 s"
+  else
+    pg_up_own
+  fi
+  psql_admin -tAc "SELECT 1 FROM pg_database WHERE datname = '$DB_NAME'" | grep -q 1 ||
+    psql_admin -qc "CREATE DATABASE \"$DB_NAME\"" || die "cannot create database $DB_NAME"
+}
+
+# A private cluster in $STACK_DIR/postgres, for machines without a running PostgreSQL.
+pg_up_own() {
+  local bindir data="$STACK_DIR/postgres" as=()
+  bindir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+  [ -n "$bindir" ] || die "no PostgreSQL on $PG_HOST:$PG_PORT and none installed; install postgresql (apt-get install postgresql) or point STACK_PG_PORT at a running one"
+  # PostgreSQL refuses to run as root.
+  [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+  if [ ! -f "$data/PG_VERSION" ]; then
+    mkdir -p "$data" && [ ${#as[@]} -eq 0 ] || chown postgres "$data"
+    "${as[@]}" "$bindir/initdb" -D "$data" -U postgres --auth=trust >"$STACK_DIR/postgres-init.log" 2>&1 ||
+      die "initdb failed; see $STACK_DIR/postgres-init.log"
+  fi
+  log "starting a private PostgreSQL on $PG_HOST:$PG_PORT ($data)"
+  "${as[@]}" "$bindir/pg_ctl" -D "$data" -l "$data/server.log" -w -t 30 \
+    -o "-h $PG_HOST -p $PG_PORT -k /tmp" start >/dev/null || die "PostgreSQL did not start; see $data/server.log"
+  touch "$STACK_DIR/postgres.owned"
+}
+
+pg_down() {
+  if [ -f "$STACK_DIR/postgres.owned" ]; then
+    local bindir as=()
+    bindir=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+    [ "$(id -u)" = 0 ] && as=(runuser -u postgres --)
+    "${as[@]}" "$bindir/pg_ctl" -D "$STACK_DIR/postgres" -m fast -w stop >/dev/null 2>&1 || true
+    rm -f "$STACK_DIR/postgres.owned"
+    log "stopped the private PostgreSQL"
+  fi
+}
+
+psql_admin() { psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
+
+# --- Temporal ----------------------------------------------------------------------------------
+
+temporal_ready() { temporal operator cluster health --address "127.0.0.1:$TEMPORAL_PORT" --command-timeout 3s 2>/dev/null | grep -q SERVING; }
+
+temporal_up() {
+  need_tools temporal
+  if pid_alive "$STACK_DIR/temporal.pid"; then
+    log "Temporal already running (pid $(cat "$STACK_DIR/temporal.pid"))"
+    wait_for "Temporal" 60 temporal_ready || die "Temporal (pid $(cat "$STACK_DIR/temporal.pid")) does not answer; see $STACK_DIR/temporal.log"
+    return
+  fi
+  local p owner
+  for p in "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT"; do
+    if port_open "$p"; then
+      owner=$(port_owner "$p")
+      die "port $p is taken${owner:+ by $owner}; stop it or set STACK_TEMPORAL_PORT / STACK_TEMPORAL_UI_PORT"
+    fi
+  done
+  local args=(server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT"
+    --db-filename "$STACK_DIR/temporal.db" --log-level warn --log-format json)
+  for p in "${SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$p"); done
+  log "starting Temporal on 127.0.0.1:$TEMPORAL_PORT (Web UI http://127.0.0.1:$TEMPORAL_UI_PORT)"
+  setsid nohup temporal "${args[@]}" >"$STACK_DIR/temporal.log" 2>&1 </dev/null &
+  echo $! >"$STACK_DIR/temporal.pid"
+  wait_for "Temporal" 90 temporal_ready || { tail -20 "$STACK_DIR/temporal.log" >&2; die "Temporal did not become healthy within 90 s; see $STACK_DIR/temporal.log"; }
+}
+
+stop_pidfile() {
+  local pidfile=$1 name=$2 pid i
+  [ -f "$pidfile" ] || return 0
+  pid=$(cat "$pidfile")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 30); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    if kill -0 "$pid" 2>/dev/null; then kill -KILL -- "-$pid" 2>/dev/null || kill -KILL "$pid" 2>/dev/null || true; fi
+    log "stopped $name (pid $pid)"
+  fi
+  rm -f "$pidfile"
+}
+
+# --- Kubernetes --------------------------------------------------------------------------------
+
+kube() { kubectl --kubeconfig "$KUBECONFIG_FILE" --request-timeout 10s "$@"; }
+kube_ready() { kube get --raw /readyz >/dev/null 2>&1; }
+cluster_exists() { [ -d "$KWOK_WORKDIR/clusters/$CLUSTER" ]; }
+
+kube_up() {
+  need_tools kwokctl kwok etcd kube-apiserver kube-controller-manager kube-scheduler kubectl
+  if cluster_exists; then
+    if ! kube_ready; then
+      log "starting the existing Kubernetes cluster $CLUSTER"
+      kwokctl start cluster --name "$CLUSTER" >>"$STACK_DIR/kwokctl.log" 2>&1 ||
+        die "kwokctl start cluster failed; see $STACK_DIR/kwokctl.log"
+    else
+      log "Kubernetes already running on 127.0.0.1:$KUBE_PORT"
+    fi
+  else
+    if port_open "$KUBE_PORT"; then
+      local owner; owner=$(port_owner "$KUBE_PORT")
+      die "port $KUBE_PORT is taken${owner:+ by $owner}; stop it or set STACK_KUBE_PORT"
+    fi
+    log "creating the Kubernetes cluster $CLUSTER (kube-apiserver on 127.0.0.1:$KUBE_PORT)"
+    kwokctl create cluster --name "$CLUSTER" --runtime binary \
+      --kubeconfig "$KUBECONFIG_FILE" \
+      --kube-apiserver-port "$KUBE_PORT" \
+      --etcd-binary "$BIN/etcd" \
+      --kube-apiserver-binary "$BIN/kube-apiserver" \
+      --kube-controller-manager-binary "$BIN/kube-controller-manager" \
+      --kube-scheduler-binary "$BIN/kube-scheduler" \
+      --kwok-controller-binary "$BIN/kwok" \
+      --wait 3m >>"$STACK_DIR/kwokctl.log" 2>&1 || { tail -30 "$STACK_DIR/kwokctl.log" >&2; die "kwokctl create cluster failed; see $STACK_DIR/kwokctl.log"; }
+  fi
+  wait_for "Kubernetes API" 120 kube_ready || die "kube-apiserver did not become ready; see $KWOK_WORKDIR/clusters/$CLUSTER/logs"
+  local have
+  have=$(kube get nodes --no-headers 2>/dev/null | wc -l)
+  if [ "$have" -lt "$KWOK_NODES" ]; then
+    kwokctl scale node --name "$CLUSTER" --replicas "$KWOK_NODES" >>"$STACK_DIR/kwokctl.log" 2>&1 ||
+      die "kwokctl scale node failed; see $STACK_DIR/kwokctl.log"
+  fi
+  wait_for "simulated nodes" 60 nodes_ready || die "kwok nodes did not become Ready; see $KWOK_WORKDIR/clusters/$CLUSTER/logs"
+  # The default ServiceAccount appears asynchronously; pods in new namespaces need it.
+  wait_for "default service account" 60 kube -n default get serviceaccount default || die "the controller manager created no default ServiceAccount; see $KWOK_WORKDIR/clusters/$CLUSTER/logs"
+}
+
+nodes_ready() { [ "$(kube get nodes --no-headers 2>/dev/null | grep -c ' Ready')" -ge "$KWOK_NODES" ]; }
+
+kube_down() {
+  cluster_exists || return 0
+  kwokctl delete cluster --name "$CLUSTER" >>"$STACK_DIR/kwokctl.log" 2>&1 || log "kwokctl delete cluster reported an error; see $STACK_DIR/kwokctl.log"
+  rm -f "$KUBECONFIG_FILE"
+  log "deleted the Kubernetes cluster $CLUSTER"
+}
+
+# --- commands ----------------------------------------------------------------------------------
+
+write_env() {
+  cat >"$STACK_DIR/env" <<EOF
+export DATABASE_URL='postgresql://postgres@$PG_HOST:$PG_PORT/$DB_NAME'
+export PG_ADMIN_URL='postgresql://postgres@$PG_HOST:$PG_PORT/postgres'
+export TEMPORAL_ADDRESS='127.0.0.1:$TEMPORAL_PORT'
+export TEMPORAL_NAMESPACE='default'
+export TEMPORAL_UI_URL='http://127.0.0.1:$TEMPORAL_UI_PORT'
+export KUBECONFIG='$KUBECONFIG_FILE'
+export PATH='$BIN':"\$PATH"
+EOF
+}
+
+status() {
+  local rc=0
+  if pg_ready; then echo "postgres    up    postgresql://postgres@$PG_HOST:$PG_PORT/$DB_NAME"; else echo "postgres    down  $PG_HOST:$PG_PORT"; rc=1; fi
+  if temporal_ready 2>/dev/null; then echo "temporal    up    127.0.0.1:$TEMPORAL_PORT (pid $(cat "$STACK_DIR/temporal.pid" 2>/dev/null || echo ?))"; else echo "temporal    down  127.0.0.1:$TEMPORAL_PORT"; rc=1; fi
+  if port_open "$TEMPORAL_UI_PORT"; then echo "temporal-ui up    http://127.0.0.1:$TEMPORAL_UI_PORT"; else echo "temporal-ui down  http://127.0.0.1:$TEMPORAL_UI_PORT"; rc=1; fi
+  if [ -f "$KUBECONFIG_FILE" ] && kube_ready; then
+    echo "kubernetes  up    https://127.0.0.1:$KUBE_PORT ($(kube get nodes --no-headers 2>/dev/null | grep -c ' Ready') nodes Ready; KUBECONFIG=$KUBECONFIG_FILE)"
+  else
+    echo "kubernetes  down  https://127.0.0.1:$KUBE_PORT"; rc=1
+  fi
+  if command -v helm >/dev/null; then echo "helm        ok    $(command -v helm) ($(helm version --template '{{.Version}}' 2>/dev/null))"; else echo "helm        missing"; rc=1; fi
+  return $rc
+}
+
+case ${1:-} in
+  up)
+    pg_up
+    temporal_up
+    kube_up
+    write_env
+    status
+    log "ready: source $STACK_DIR/env to use it" ;;
+  down)
+    stop_pidfile "$STACK_DIR/temporal.pid" Temporal
+    kube_down
+    pg_down ;;
+  status) status ;;
+  env) write_env; cat "$STACK_DIR/env" ;;
+  *) die "usage: scripts/stack.sh up | down | status | env" ;;
+esac

@@ -1,0 +1,49 @@
+/**
+ * Configuration from environment variables, validated once at start-up. A bad value stops the
+ * process with a message naming the variable, instead of failing later inside a workflow.
+ */
+import path from 'node:path';
+import { z } from 'zod';
+import { TASK_QUEUE_DEFAULT } from './contract';
+
+const PROJECT_ROOT = path.resolve(__dirname, '..');
+
+const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase letters, digits, "-")').max(63);
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const schema = z.object({
+  DATABASE_URL: z.string().url('must be a postgresql:// URL').startsWith('postgres', 'must be a postgresql:// URL'),
+  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().default('default'),
+  TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
+  KUBECONFIG: z.string().optional(),
+  HELM_BIN: z.string().default('helm'),
+  TENANT_CHART: z.string().default(path.join(PROJECT_ROOT, 'charts/tenant')),
+  TENANT_IMAGE_REPOSITORY: z.string().optional(),
+  TENANT_IMAGE_TAG: z.string().optional(),
+  HELM_TIMEOUT_SECONDS: int(10, 3600).default(300),
+  INGRESS_NAMESPACE: dnsLabel.default('ingress-nginx'),
+  NAMESPACE_PREFIX: dnsLabel.max(26).default('tenant'),
+  PLANS_JSON: z.string().optional(),
+  K8S_QPS: z.coerce.number().positive().default(20),
+  K8S_BURST: int(1, 1000).default(40),
+  K8S_TIMEOUT_MS: int(1000, 120_000).default(15_000),
+  WORKER_MAX_ACTIVITIES: int(1, 500).default(20),
+  WORKER_MAX_WORKFLOW_TASKS: int(1, 500).default(40),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+});
+
+export type WorkerConfig = z.infer<typeof schema>;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+    throw new ConfigError(`invalid configuration:\n${problems}`);
+  }
+  return parsed.data;
+}

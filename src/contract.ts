@@ -1,0 +1,107 @@
+/**
+ * The contract shared by the API, the worker and the workflow code: task queue, workflow ids,
+ * signals, queries and the shapes they carry. Nothing here may do I/O (workflows import it).
+ */
+import { SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
+import { defineQuery, defineSignal } from '@temporalio/workflow';
+
+export const TASK_QUEUE_DEFAULT = 'tenant-provisioning';
+
+export type TenantStatus = 'provisioning' | 'active' | 'failed' | 'suspended' | 'deprovisioning' | 'deprovisioned';
+
+/** The provisioning steps, in order (seed: "Provisioning Flow"). Step 9 is the workflow's result. */
+export const PROVISION_STEPS = [
+  'recordTenant',
+  'assignNamespace',
+  'ensureNamespace',
+  'applyNetworkPolicies',
+  'applyResourceLimits',
+  'ensureSecrets',
+  'deployApp',
+  'markActive',
+] as const;
+export type ProvisionStep = (typeof PROVISION_STEPS)[number];
+
+export interface ProvisionTenantInput {
+  tenantId: string;
+  plan: string;
+  userId?: string;
+  /** Stripe customer id, shown in the Temporal Web UI; never a secret. */
+  customerId?: string;
+  /** Set by the workflow itself when it continues as new after provisioning. */
+  carried?: CarriedState;
+  /** History size that triggers continue-as-new (default 2,000 events); tests set it low. */
+  maxHistoryEvents?: number;
+}
+
+/** What a continued-as-new run inherits from its predecessor. */
+export interface CarriedState {
+  namespace: string;
+  status: TenantStatus;
+  plan: string;
+  completedSteps: ProvisionStep[];
+  startedAt: string;
+  pendingPlan?: string;
+  pendingSuspend?: boolean;
+  deprovisionRequested?: boolean;
+  deprovisionReason?: string;
+}
+
+export interface StepFailure {
+  step: string;
+  message: string;
+  type?: string;
+}
+
+export interface TenantProgress {
+  tenantId: string;
+  status: TenantStatus;
+  plan: string;
+  namespace?: string;
+  currentStep?: string;
+  completedSteps: ProvisionStep[];
+  /** Steps undone by the saga after a failure, in the order they were undone. */
+  compensatedSteps: string[];
+  lastError?: StepFailure;
+  /** Failures of compensations; recorded, never hiding lastError. */
+  compensationErrors: StepFailure[];
+  startedAt: string;
+  updatedAt: string;
+}
+
+export interface ProvisionTenantResult {
+  tenantId: string;
+  status: Extract<TenantStatus, 'active' | 'failed' | 'deprovisioned'>;
+  namespace?: string;
+  error?: StepFailure;
+  compensationErrors?: StepFailure[];
+}
+
+export interface DeprovisionRequest {
+  reason?: string;
+}
+
+export interface PlanChangeRequest {
+  plan: string;
+}
+
+export interface SuspendRequest {
+  reason?: string;
+}
+
+export const deprovisionSignal = defineSignal<[DeprovisionRequest]>('deprovision');
+export const changePlanSignal = defineSignal<[PlanChangeRequest]>('changePlan');
+export const suspendSignal = defineSignal<[SuspendRequest]>('suspend');
+export const resumeSignal = defineSignal<[]>('resume');
+export const statusQuery = defineQuery<TenantProgress>('status');
+
+/** Search attributes registered on the Temporal namespace (see scripts/stack.sh). */
+export const SEARCH_ATTRIBUTES = {
+  tenantId: defineSearchAttributeKey('TenantId', SearchAttributeType.KEYWORD),
+  status: defineSearchAttributeKey('TenantStatus', SearchAttributeType.KEYWORD),
+  plan: defineSearchAttributeKey('TenantPlan', SearchAttributeType.KEYWORD),
+  customerId: defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD),
+} as const;
+
+/** Workflow id of a tenant's lifecycle workflow: a business key, so one tenant has one workflow. */
+export { workflowIdFor as tenantWorkflowId } from './naming';

@@ -1,0 +1,177 @@
+/**
+ * The single adapter around @kubernetes/client-node. Everything the provisioner does to the cluster
+ * goes through `Kube`: server-side apply with one field manager, create-if-absent, read, delete and
+ * list, each with a request timeout and behind a client-side rate limit.
+ */
+import {
+  KubeConfig,
+  KubernetesObjectApi,
+  PatchStrategy,
+  ServerConfiguration,
+  createConfiguration,
+  type KubernetesObject,
+  type RequestContext,
+  type ResponseContext,
+} from '@kubernetes/client-node';
+import { classifyKubeError } from './errors';
+import { FIELD_MANAGER } from './labels';
+
+export interface ObjectRef {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  namespace?: string;
+}
+
+export interface Kube {
+  /** Server-side apply; the provisioner's field manager takes ownership of the fields it sets. */
+  apply<T extends KubernetesObject>(obj: T): Promise<T>;
+  /** Creates the object unless one with that name exists; never overwrites. True when created. */
+  createIfAbsent<T extends KubernetesObject>(obj: T): Promise<boolean>;
+  read<T extends KubernetesObject>(ref: ObjectRef): Promise<T | undefined>;
+  /** Deletes with foreground propagation; true when something was deleted, false when already gone. */
+  delete(ref: ObjectRef): Promise<boolean>;
+  list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<T[]>;
+}
+
+export interface KubeOptions {
+  fieldManager?: string;
+  /** Per-request timeout. */
+  timeoutMs?: number;
+  /** Sustained requests per second to the API server, and the burst allowed above it. */
+  qps?: number;
+  burst?: number;
+}
+
+/** Loads a kubeconfig: the given file, else $KUBECONFIG / ~/.kube/config, else the in-cluster ServiceAccount. */
+export function loadKubeConfig(file?: string): KubeConfig {
+  const kc = new KubeConfig();
+  if (file) kc.loadFromFile(file);
+  else kc.loadFromDefault();
+  if (!kc.getCurrentCluster()) {
+    throw new Error(
+      `no Kubernetes cluster configured${file ? ` in ${file}` : ''}: set KUBECONFIG to a kubeconfig file, or run inside a cluster with a ServiceAccount`,
+    );
+  }
+  return kc;
+}
+
+/** A token bucket: at most `burst` requests at once, refilled at `qps` per second. */
+export class RateLimiter {
+  private tokens: number;
+  private last = Date.now();
+  private queue: Array<() => void> = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly qps: number,
+    private readonly burst: number,
+  ) {
+    if (!(qps > 0) || !(burst >= 1)) throw new Error(`rate limit needs qps > 0 and burst >= 1 (got qps=${qps}, burst=${burst})`);
+    this.tokens = burst;
+  }
+
+  acquire(): Promise<void> {
+    return new Promise((resolve) => {
+      this.queue.push(resolve);
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    const now = Date.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.qps);
+    this.last = now;
+    while (this.queue.length > 0 && this.tokens >= 1) {
+      this.tokens -= 1;
+      this.queue.shift()!();
+    }
+    if (this.queue.length > 0 && !this.timer) {
+      const wait = Math.ceil(((1 - this.tokens) / this.qps) * 1000);
+      this.timer = setTimeout(() => {
+        this.timer = undefined;
+        this.drain();
+      }, wait);
+      this.timer.unref();
+    }
+  }
+}
+
+/** Builds an API client whose every request carries an abort signal after `timeoutMs`. */
+export function makeObjectApi(kc: KubeConfig, timeoutMs: number): KubernetesObjectApi {
+  const cluster = kc.getCurrentCluster();
+  if (!cluster) throw new Error('no current cluster in the kubeconfig');
+  const config = createConfiguration({
+    baseServer: new ServerConfiguration(cluster.server, {}),
+    authMethods: { default: kc },
+    promiseMiddleware: [
+      {
+        pre: (ctx: RequestContext) => {
+          ctx.setSignal(AbortSignal.timeout(timeoutMs));
+          return Promise.resolve(ctx);
+        },
+        post: (rsp: ResponseContext) => Promise.resolve(rsp),
+      },
+    ],
+  });
+  // Every namespaced object the provisioner touches names its namespace explicitly.
+  return new KubernetesObjectApi(config);
+}
+
+export function createKube(kc: KubeConfig, options: KubeOptions = {}): Kube {
+  const fieldManager = options.fieldManager ?? FIELD_MANAGER;
+  const api = makeObjectApi(kc, options.timeoutMs ?? 15_000);
+  const limiter = new RateLimiter(options.qps ?? 20, options.burst ?? 40);
+  const limited = async <R>(call: () => Promise<R>): Promise<R> => {
+    await limiter.acquire();
+    return call();
+  };
+  const spec = (ref: ObjectRef): KubernetesObject & { metadata: { name: string; namespace?: string } } => ({
+    apiVersion: ref.apiVersion,
+    kind: ref.kind,
+    metadata: { name: ref.name, ...(ref.namespace ? { namespace: ref.namespace } : {}) },
+  });
+
+  return {
+    apply: <T extends KubernetesObject>(obj: T) =>
+      limited(() => api.patch<T>(obj, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply)),
+
+    createIfAbsent: (obj) =>
+      limited(async () => {
+        try {
+          await api.create(obj, undefined, undefined, fieldManager);
+          return true;
+        } catch (err) {
+          if (classifyKubeError(err) === 'already-exists') return false;
+          throw err;
+        }
+      }),
+
+    read: <T extends KubernetesObject>(ref: ObjectRef) =>
+      limited(async () => {
+        try {
+          return await api.read<T>(spec(ref));
+        } catch (err) {
+          if (classifyKubeError(err) === 'not-found') return undefined;
+          throw err;
+        }
+      }),
+
+    delete: (ref) =>
+      limited(async () => {
+        try {
+          await api.delete(spec(ref), undefined, undefined, undefined, undefined, 'Foreground');
+          return true;
+        } catch (err) {
+          if (classifyKubeError(err) === 'not-found') return false;
+          throw err;
+        }
+      }),
+
+    list: <T extends KubernetesObject>(apiVersion: string, kind: string, namespace?: string, labelSelector?: string) =>
+      limited(async () => {
+        const res = await api.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
+        return res.items as T[];
+      }),
+  };
+}

@@ -1,0 +1,76 @@
+/**
+ * Worker process: runs ProvisionTenant workflows and their activities.
+ * Configuration comes from the environment (see src/config.ts); it is validated before anything
+ * connects, and a bad value stops the process with the variable's name.
+ */
+import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { createActivities, type ActivityDeps } from './activities';
+import { loadWorkerConfig, type WorkerConfig } from './config';
+import { createDb } from './db/client';
+import { createHelm } from './helm/helm';
+import { createKube, loadKubeConfig } from './k8s/client';
+import { loadPlanCatalogue } from './plans';
+
+export function activityDepsFromConfig(config: WorkerConfig): ActivityDeps {
+  return {
+    db: createDb(config.DATABASE_URL, { maxConnections: Math.min(config.WORKER_MAX_ACTIVITIES, 20) }),
+    kube: createKube(loadKubeConfig(config.KUBECONFIG), {
+      qps: config.K8S_QPS,
+      burst: config.K8S_BURST,
+      timeoutMs: config.K8S_TIMEOUT_MS,
+    }),
+    helm: createHelm({ binary: config.HELM_BIN, kubeconfig: config.KUBECONFIG }),
+    plans: loadPlanCatalogue(config.PLANS_JSON),
+    settings: {
+      namespacePrefix: config.NAMESPACE_PREFIX,
+      ingressNamespace: config.INGRESS_NAMESPACE,
+      chart: config.TENANT_CHART,
+      helmTimeoutSeconds: config.HELM_TIMEOUT_SECONDS,
+      image: { repository: config.TENANT_IMAGE_REPOSITORY, tag: config.TENANT_IMAGE_TAG },
+    },
+  };
+}
+
+export async function createWorker(
+  config: WorkerConfig,
+  deps: ActivityDeps,
+  overrides: Partial<WorkerOptions> = {},
+): Promise<{ worker: Worker; connection: NativeConnection }> {
+  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: config.TASK_QUEUE,
+    workflowsPath: require.resolve('./workflows'),
+    activities: createActivities(deps),
+    // Bounds how many Kubernetes/Helm operations one worker runs at once, so a burst of signups
+    // queues in Temporal instead of overwhelming the API server.
+    maxConcurrentActivityTaskExecutions: config.WORKER_MAX_ACTIVITIES,
+    maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_WORKFLOW_TASKS,
+    ...overrides,
+  });
+  return { worker, connection };
+}
+
+async function main(): Promise<void> {
+  const config = loadWorkerConfig();
+  const deps = activityDepsFromConfig(config);
+  const { worker, connection } = await createWorker(config, deps);
+  console.log(
+    `worker polling task queue "${config.TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}, ` +
+      `${config.WORKER_MAX_ACTIVITIES} concurrent activities)`,
+  );
+  try {
+    await worker.run(); // returns after SIGINT/SIGTERM once in-flight tasks finish
+  } finally {
+    await connection.close();
+    await deps.db.$disconnect();
+  }
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    console.error(err instanceof Error ? err.message : err);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import { createDb, type Db } from '../../src/db/client';
+import { createKube, loadKubeConfig, type Kube } from '../../src/k8s/client';
+
+export const ROOT = path.resolve(__dirname, '../..');
+
+export function env(name: string): string {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set: run the integration tests through \`npm test\` with the stack up`);
+  return v;
+}
+
+export const newTenantId = (): string => randomUUID();
+export const uniqueTaskQueue = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
+
+export function testKube(kubeconfig = env('KUBECONFIG')): Kube {
+  return createKube(loadKubeConfig(kubeconfig), { qps: 50, burst: 100, timeoutMs: 15_000 });
+}
+
+export function testDb(): Db {
+  return createDb(env('DATABASE_URL'), { maxConnections: 5 });
+}
+
+export async function temporalClient(): Promise<{ client: Client; connection: Connection }> {
+  const connection = await Connection.connect({ address: env('TEMPORAL_ADDRESS'), connectTimeout: '10s' });
+  return { client: new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' }), connection };
+}
+
+const bundles = new Map<string, Promise<{ code: string }>>();
+
+/** Bundles workflow code once per test file (webpack takes a few seconds). */
+export function workflowBundle(workflowsPath: string): Promise<{ code: string }> {
+  let b = bundles.get(workflowsPath);
+  if (!b) {
+    b = bundleWorkflowCode({ workflowsPath, logger: { ...silentLogger } });
+    bundles.set(workflowsPath, b);
+  }
+  return b;
+}
+
+const noop = () => undefined;
+const silentLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop };
+
+/** Runs `fn` while a real worker polls `taskQueue` on the real Temporal server. */
+export async function withWorker<T>(
+  options: { taskQueue: string; workflowsPath: string; activities: object } & Partial<WorkerOptions>,
+  fn: () => Promise<T>,
+): Promise<T> {
+  const { workflowsPath, ...rest } = options;
+  const connection = await NativeConnection.connect({ address: env('TEMPORAL_ADDRESS') });
+  try {
+    const worker = await Worker.create({
+      connection,
+      namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
+      workflowBundle: await workflowBundle(workflowsPath),
+      ...rest,
+    });
+    return await worker.runUntil(fn());
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Polls `probe` until it returns a truthy value or `timeoutMs` passes. */
+export async function eventually<T>(probe: () => Promise<T | undefined | false>, timeoutMs = 60_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await probe();
+      if (v) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
