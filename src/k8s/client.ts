@@ -46,8 +46,12 @@ export interface KubeOptions {
 /** Loads a kubeconfig: the given file, else $KUBECONFIG / ~/.kube/config, else the in-cluster ServiceAccount. */
 export function loadKubeConfig(file?: string): KubeConfig {
   const kc = new KubeConfig();
-  if (file) kc.loadFromFile(file);
-  else kc.loadFromDefault();
+  try {
+    if (file) kc.loadFromFile(file);
+    else kc.loadFromDefault();
+  } catch (err) {
+    throw new Error(`cannot load the kubeconfig${file ? ` ${file}` : ''}: ${(err as Error).message}`);
+  }
   if (!kc.getCurrentCluster()) {
     throw new Error(
       `no Kubernetes cluster configured${file ? ` in ${file}` : ''}: set KUBECONFIG to a kubeconfig file, or run inside a cluster with a ServiceAccount`,

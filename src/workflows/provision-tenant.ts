@@ -127,7 +127,7 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
 
   // --- provisioning (saga) ----------------------------------------------------------------------
 
-  async function provision(): Promise<ProvisionTenantResult | 'deprovision'> {
+  async function provision(): Promise<'active' | 'deprovision'> {
     const compensations: Compensation[] = [];
     let namespace = '';
     const run = async <T>(step: ProvisionStep, action: () => Promise<T>, undo?: () => Promise<unknown>): Promise<T> => {
@@ -169,7 +169,7 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
       await run('markActive', () => quick.setTenantStatus({ tenantId, status: 'active', step: 'markActive' }));
       setStep(undefined);
       setStatus('active');
-      return { tenantId, status: 'active', namespace };
+      return 'active';
     } catch (err) {
       if (err instanceof DeprovisionRequested) return 'deprovision';
       const failure = describeFailure(err, progress.currentStep ?? 'unknown');
@@ -195,19 +195,32 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
           error: formatError(failure, progress.compensationErrors),
         });
       });
-      return {
+      const result: ProvisionTenantResult = {
         tenantId,
         status: 'failed',
         namespace: namespace || undefined,
         error: failure,
         ...(progress.compensationErrors.length ? { compensationErrors: progress.compensationErrors } : {}),
       };
+      // The run fails (red in the Web UI, ExecutionStatus="Failed" in searches) with the original
+      // failure as its cause; the result rides along in the details for callers.
+      throw ApplicationFailure.create({
+        message: formatError(failure, progress.compensationErrors),
+        type: 'ProvisioningFailed',
+        nonRetryable: true,
+        details: [result],
+        cause: err instanceof Error ? err : undefined,
+      });
     }
   }
 
   // --- lifecycle --------------------------------------------------------------------------------
 
   async function deprovision(): Promise<ProvisionTenantResult> {
+    if (!progress.completedSteps.includes('recordTenant')) {
+      // Cancelled before anything was recorded: record it anyway, so the row tells what happened.
+      await quick.recordTenant({ tenantId, plan: progress.plan, userId: input.userId, customerId: input.customerId });
+    }
     setStatus('deprovisioning');
     await quick.setTenantStatus({ tenantId, status: 'deprovisioning', step: 'deprovision', error: deprovisionReason });
     const namespace = progress.namespace ?? (await quick.assignNamespace({ tenantId }));
@@ -263,8 +276,7 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
 
   if (!carried) {
     setStatus('provisioning');
-    const outcome = await provision();
-    if (outcome !== 'deprovision' && outcome.status === 'failed') return outcome;
+    await provision();
   }
 
   const maxEvents = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;

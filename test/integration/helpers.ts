@@ -1,11 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
-import { NativeConnection, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import { createDb, type Db } from '../../src/db/client';
 import { createKube, loadKubeConfig, type Kube } from '../../src/k8s/client';
 
 export const ROOT = path.resolve(__dirname, '../..');
+
+// Worker state changes and the failures tests provoke on purpose are noise; errors still show.
+try {
+  Runtime.install({ logger: new DefaultLogger('ERROR') });
+} catch {
+  // already installed in this Jest worker
+}
 
 export function env(name: string): string {
   const v = process.env[name];

@@ -1,0 +1,339 @@
+/**
+ * ProvisionTenant on the real Temporal server, with typed mock activities: the saga, the status
+ * query, signals during and after provisioning, idempotent starts and continue-as-new.
+ */
+import { ActivityFailure, ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { Activities } from '../../src/activities';
+import {
+  PROVISION_STEPS,
+  changePlanSignal,
+  deprovisionSignal,
+  resumeSignal,
+  statusQuery,
+  suspendSignal,
+  tenantWorkflowId,
+  type ProvisionStep,
+  type ProvisionTenantResult,
+} from '../../src/contract';
+import type { provisionTenant } from '../../src/workflows';
+import { eventually, newTenantId, temporalClient, uniqueTaskQueue, withWorker } from './helpers';
+
+type Mocks = { [K in keyof Activities]: jest.Mock<ReturnType<Activities[K]>, Parameters<Activities[K]>> };
+
+/** Each activity resolves like the real one would; `calls` records the order they ran in. */
+function mockActivities(calls: string[]): Mocks {
+  const fn = <K extends keyof Activities>(name: K, impl: (...args: Parameters<Activities[K]>) => ReturnType<Activities[K]>) =>
+    jest.fn((...args: Parameters<Activities[K]>) => {
+      calls.push(name);
+      return impl(...args);
+    });
+  return {
+    recordTenant: fn('recordTenant', () => Promise.resolve()),
+    assignNamespace: fn('assignNamespace', ({ tenantId }) => Promise.resolve(`tenant-${tenantId}`)),
+    ensureNamespace: fn('ensureNamespace', () => Promise.resolve()),
+    applyNetworkPolicies: fn('applyNetworkPolicies', () => Promise.resolve()),
+    applyResourceLimits: fn('applyResourceLimits', () => Promise.resolve()),
+    ensureSecrets: fn('ensureSecrets', () => Promise.resolve({ secretName: 'tenant-credentials', created: true })),
+    deployApp: fn('deployApp', () => Promise.resolve({ revision: 1 })),
+    setTenantStatus: fn('setTenantStatus', () => Promise.resolve()),
+    recordTenantError: fn('recordTenantError', () => Promise.resolve()),
+    setTenantPlan: fn('setTenantPlan', () => Promise.resolve()),
+    uninstallApp: fn('uninstallApp', () => Promise.resolve(true)),
+    removeSecrets: fn('removeSecrets', () => Promise.resolve(true)),
+    removeResourceLimits: fn('removeResourceLimits', () => Promise.resolve()),
+    removeNetworkPolicies: fn('removeNetworkPolicies', () => Promise.resolve()),
+    deleteNamespace: fn('deleteNamespace', () => Promise.resolve()),
+  } as Mocks;
+}
+
+/** The activity each provisioning step runs, and the compensation registered before it. */
+const STEP_ACTIVITY: Record<ProvisionStep, keyof Activities> = {
+  recordTenant: 'recordTenant',
+  assignNamespace: 'assignNamespace',
+  ensureNamespace: 'ensureNamespace',
+  applyNetworkPolicies: 'applyNetworkPolicies',
+  applyResourceLimits: 'applyResourceLimits',
+  ensureSecrets: 'ensureSecrets',
+  deployApp: 'deployApp',
+  markActive: 'setTenantStatus',
+};
+const COMPENSATION: Partial<Record<ProvisionStep, keyof Activities>> = {
+  ensureNamespace: 'deleteNamespace',
+  applyNetworkPolicies: 'removeNetworkPolicies',
+  applyResourceLimits: 'removeResourceLimits',
+  ensureSecrets: 'removeSecrets',
+  deployApp: 'uninstallApp',
+};
+const ALL_COMPENSATIONS = new Set(Object.values(COMPENSATION));
+
+const workflowsPath = require.resolve('../../src/workflows');
+
+describe('ProvisionTenant workflow (real Temporal server, mock activities)', () => {
+  let client: Client;
+  let close: () => Promise<void>;
+
+  beforeAll(async () => {
+    const t = await temporalClient();
+    client = t.client;
+    close = () => t.connection.close();
+  });
+  afterAll(() => close());
+
+  function start(tenantId: string, taskQueue: string, extra: { plan?: string; maxHistoryEvents?: number } = {}) {
+    return client.workflow.start<typeof provisionTenant>('provisionTenant', {
+      taskQueue,
+      workflowId: tenantWorkflowId(tenantId),
+      args: [{ tenantId, plan: extra.plan ?? 'starter', maxHistoryEvents: extra.maxHistoryEvents }],
+    });
+  }
+
+  const waitForStatus = (handle: WorkflowHandle, status: string) =>
+    eventually(async () => {
+      const p = await handle.query(statusQuery);
+      return p.status === status ? p : undefined;
+    }, 30_000, `status ${status}`);
+
+  it('provisions every step in order, reports progress, stays alive, and deprovisions on signal', async () => {
+    const taskQueue = uniqueTaskQueue('wf-happy');
+    const calls: string[] = [];
+    const acts = mockActivities(calls);
+    const tenantId = newTenantId();
+    await withWorker({ taskQueue, workflowsPath, activities: acts }, async () => {
+      const handle = await start(tenantId, taskQueue);
+      const progress = await waitForStatus(handle, 'active');
+      expect(progress).toMatchObject({
+        tenantId,
+        status: 'active',
+        plan: 'starter',
+        namespace: `tenant-${tenantId}`,
+        completedSteps: [...PROVISION_STEPS],
+        compensatedSteps: [],
+      });
+      expect(progress.currentStep).toBeUndefined();
+      expect(calls).toEqual(PROVISION_STEPS.map((s) => STEP_ACTIVITY[s]));
+      expect(acts.setTenantStatus).toHaveBeenCalledWith({ tenantId, status: 'active', step: 'markActive' });
+      // Nothing secret crosses the workflow boundary: ensureSecrets gets ids, returns only a name.
+      expect(acts.ensureSecrets.mock.calls[0]![0]).toEqual({ tenantId, namespace: `tenant-${tenantId}`, plan: 'starter' });
+
+      const desc = await handle.describe();
+      expect(desc.status.name).toBe('RUNNING');
+
+      calls.length = 0;
+      await handle.signal(deprovisionSignal, { reason: 'customer cancelled' });
+      const result: ProvisionTenantResult = await handle.result();
+      expect(result).toEqual({ tenantId, status: 'deprovisioned', namespace: `tenant-${tenantId}` });
+      expect(calls).toEqual(['setTenantStatus', 'uninstallApp', 'deleteNamespace', 'setTenantStatus']);
+      expect(acts.setTenantStatus).toHaveBeenLastCalledWith({ tenantId, status: 'deprovisioned', step: 'deprovision' });
+    });
+  });
+
+  describe.each(PROVISION_STEPS.map((s, i) => [s, i] as const))('a final failure at step %s', (failingStep, index) => {
+    it('undoes the steps started so far in reverse, marks the tenant failed and fails the run with the cause', async () => {
+      const taskQueue = uniqueTaskQueue('wf-saga');
+      const calls: string[] = [];
+      const acts = mockActivities(calls);
+      const activity = STEP_ACTIVITY[failingStep];
+      const original = acts[activity].getMockImplementation()!;
+      acts[activity].mockImplementation((...args: never[]) => {
+        const input = args[0] as { status?: string };
+        // setTenantStatus also records the final `failed` status; only the markActive call fails.
+        if (activity === 'setTenantStatus' && input.status !== 'active') return (original as (...a: never[]) => Promise<void>)(...args);
+        calls.push(activity);
+        throw ApplicationFailure.nonRetryable(`${failingStep} exploded`, 'KubernetesRejected');
+      });
+      const tenantId = newTenantId();
+
+      const err: unknown = await withWorker({ taskQueue, workflowsPath, activities: acts }, async () => {
+        const handle = await start(tenantId, taskQueue);
+        return handle.result().then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      });
+
+      // The whole failure chain: run failed → ProvisioningFailed → ActivityFailure → ApplicationFailure.
+      expect(err).toBeInstanceOf(WorkflowFailedError);
+      const top = (err as WorkflowFailedError).cause;
+      expect(top).toBeInstanceOf(ApplicationFailure);
+      expect((top as ApplicationFailure).type).toBe('ProvisioningFailed');
+      expect((top as ApplicationFailure).message).toBe(`${failingStep} failed: ${failingStep} exploded`);
+      expect(top?.cause).toBeInstanceOf(ActivityFailure);
+      const root = top?.cause?.cause as ApplicationFailure;
+      expect(root).toBeInstanceOf(ApplicationFailure);
+      expect(root.type).toBe('KubernetesRejected');
+      expect(root.message).toBe(`${failingStep} exploded`);
+      const [result] = (top as ApplicationFailure).details as [ProvisionTenantResult];
+      expect(result).toMatchObject({ tenantId, status: 'failed', error: { step: failingStep, type: 'KubernetesRejected' } });
+
+      // Non-retryable: tried once.
+      expect(calls.filter((c) => c === activity && c !== 'setTenantStatus')).toHaveLength(activity === 'setTenantStatus' ? 0 : 1);
+      // Compensations of every step up to and including the failing one (it may have half-succeeded), newest first.
+      const expectedUndo = PROVISION_STEPS.slice(0, index + 1)
+        .map((s) => COMPENSATION[s])
+        .filter((c): c is keyof Activities => c !== undefined)
+        .reverse();
+      expect(calls.filter((c) => ALL_COMPENSATIONS.has(c as keyof Activities))).toEqual(expectedUndo);
+      // Steps after the failure never ran.
+      for (const later of PROVISION_STEPS.slice(index + 1)) {
+        if (STEP_ACTIVITY[later] !== 'setTenantStatus') expect(acts[STEP_ACTIVITY[later]]).not.toHaveBeenCalled();
+      }
+      expect(acts.setTenantStatus).toHaveBeenLastCalledWith({
+        tenantId,
+        status: 'failed',
+        step: failingStep,
+        error: `${failingStep} failed: ${failingStep} exploded`,
+      });
+    });
+  });
+
+  it('records a failing compensation without hiding the original error', async () => {
+    const taskQueue = uniqueTaskQueue('wf-undo-fails');
+    const calls: string[] = [];
+    const acts = mockActivities(calls);
+    acts.deployApp.mockRejectedValue(ApplicationFailure.nonRetryable('chart rejected', 'HelmRejected'));
+    acts.removeSecrets.mockRejectedValue(ApplicationFailure.nonRetryable('secrets are forbidden', 'KubernetesForbidden'));
+    const tenantId = newTenantId();
+    const err = await withWorker({ taskQueue, workflowsPath, activities: acts }, () =>
+      start(tenantId, taskQueue).then((h) => h.result().then(() => undefined, (e: unknown) => e)),
+    );
+    const top = (err as WorkflowFailedError).cause as ApplicationFailure;
+    expect(top.message).toBe('deployApp failed: chart rejected; cleanup also failed: undo:ensureSecrets: secrets are forbidden');
+    const [result] = top.details as [ProvisionTenantResult];
+    expect(result.error).toMatchObject({ step: 'deployApp', message: 'chart rejected' });
+    expect(result.compensationErrors).toEqual([{ step: 'undo:ensureSecrets', message: 'secrets are forbidden', type: 'KubernetesForbidden' }]);
+    // The remaining compensations still ran after the failing one.
+    expect(acts.removeResourceLimits).toHaveBeenCalled();
+    expect(acts.removeNetworkPolicies).toHaveBeenCalled();
+    expect(acts.deleteNamespace).toHaveBeenCalled();
+  });
+
+  it('retries a transient failure and then succeeds', async () => {
+    const taskQueue = uniqueTaskQueue('wf-transient');
+    const calls: string[] = [];
+    const acts = mockActivities(calls);
+    acts.applyNetworkPolicies
+      .mockRejectedValueOnce(ApplicationFailure.retryable('apiserver returned 503', 'KubernetesUnavailable'))
+      .mockRejectedValueOnce(new Error('socket hang up'));
+    const tenantId = newTenantId();
+    await withWorker({ taskQueue, workflowsPath, activities: acts }, async () => {
+      const handle = await start(tenantId, taskQueue);
+      await waitForStatus(handle, 'active');
+      expect(acts.applyNetworkPolicies).toHaveBeenCalledTimes(3);
+      expect(acts.removeNetworkPolicies).not.toHaveBeenCalled();
+      await handle.terminate('test finished');
+    });
+  });
+
+  it('honours a deprovision signal sent while provisioning is still running', async () => {
+    const taskQueue = uniqueTaskQueue('wf-deprov-early');
+    const calls: string[] = [];
+    const acts = mockActivities(calls);
+    let release!: () => void;
+    const secretsStarted = new Promise<void>((startedResolve) => {
+      acts.ensureSecrets.mockImplementation(() => {
+        calls.push('ensureSecrets');
+        startedResolve();
+        return new Promise((r) => (release = () => r({ secretName: 'tenant-credentials', created: true })));
+      });
+    });
+    const tenantId = newTenantId();
+    await withWorker({ taskQueue, workflowsPath, activities: acts }, async () => {
+      const handle = await start(tenantId, taskQueue);
+      await secretsStarted;
+      await handle.signal(deprovisionSignal, { reason: 'cancelled during signup' });
+      release();
+      const result = await handle.result();
+      expect(result).toMatchObject({ tenantId, status: 'deprovisioned' });
+    });
+    expect(acts.deployApp).not.toHaveBeenCalled();
+    expect(calls.slice(calls.indexOf('ensureSecrets'))).toEqual([
+      'ensureSecrets',
+      'setTenantStatus',
+      'uninstallApp',
+      'deleteNamespace',
+      'setTenantStatus',
+    ]);
+  });
+
+  it('never runs two executions for one tenant', async () => {
+    const taskQueue = uniqueTaskQueue('wf-dup');
+    const acts = mockActivities([]);
+    const tenantId = newTenantId();
+    await withWorker({ taskQueue, workflowsPath, activities: acts }, async () => {
+      const first = await start(tenantId, taskQueue);
+      await expect(start(tenantId, taskQueue)).rejects.toBeInstanceOf(WorkflowExecutionAlreadyStartedError);
+      // signalWithStart on a running tenant signals the existing run instead of starting another.
+      const again = await client.workflow.signalWithStart<typeof provisionTenant, [{ plan: string }]>('provisionTenant', {
+        taskQueue,
+        workflowId: tenantWorkflowId(tenantId),
+        args: [{ tenantId, plan: 'starter' }],
+        signal: changePlanSignal,
+        signalArgs: [{ plan: 'starter' }],
+      });
+      expect(again.signaledRunId).toBe(first.firstExecutionRunId);
+      await waitForStatus(first, 'active');
+      expect(acts.recordTenant).toHaveBeenCalledTimes(1);
+      await first.terminate('test finished');
+    });
+  });
+
+  it('changes plan, suspends and resumes through signals', async () => {
+    const taskQueue = uniqueTaskQueue('wf-lifecycle');
+    const calls: string[] = [];
+    const acts = mockActivities(calls);
+    const tenantId = newTenantId();
+    const namespace = `tenant-${tenantId}`;
+    await withWorker({ taskQueue, workflowsPath, activities: acts }, async () => {
+      const handle = await start(tenantId, taskQueue);
+      await waitForStatus(handle, 'active');
+
+      await handle.signal(changePlanSignal, { plan: 'pro' });
+      await eventually(async () => (await handle.query(statusQuery)).plan === 'pro', 30_000, 'plan pro');
+      expect(acts.applyResourceLimits).toHaveBeenLastCalledWith({ tenantId, namespace, plan: 'pro' });
+      expect(acts.deployApp).toHaveBeenLastCalledWith({ tenantId, namespace, plan: 'pro', suspended: false });
+      expect(acts.setTenantPlan).toHaveBeenCalledWith({ tenantId, plan: 'pro' });
+
+      await handle.signal(suspendSignal, { reason: 'payment failed' });
+      await waitForStatus(handle, 'suspended');
+      expect(acts.deployApp).toHaveBeenLastCalledWith({ tenantId, namespace, plan: 'pro', suspended: true });
+
+      await handle.signal(resumeSignal);
+      await waitForStatus(handle, 'active');
+      expect(acts.deployApp).toHaveBeenLastCalledWith({ tenantId, namespace, plan: 'pro', suspended: false });
+
+      // A plan change that fails for good leaves the tenant as it was, with the reason recorded.
+      acts.applyResourceLimits.mockRejectedValueOnce(ApplicationFailure.nonRetryable('quota too small for running pods', 'KubernetesRejected'));
+      await handle.signal(changePlanSignal, { plan: 'starter' });
+      const after = await eventually(async () => {
+        const p = await handle.query(statusQuery);
+        return p.lastError ? p : undefined;
+      }, 30_000, 'the failed plan change');
+      expect(after).toMatchObject({ status: 'active', plan: 'pro', lastError: { step: 'changePlan', message: 'quota too small for running pods' } });
+      expect(acts.recordTenantError).toHaveBeenCalledWith({ tenantId, step: 'changePlan', error: 'changePlan failed: quota too small for running pods' });
+      await handle.terminate('test finished');
+    });
+  });
+
+  it('continues as new when the history grows, keeping its state and its signals', async () => {
+    const taskQueue = uniqueTaskQueue('wf-can');
+    const acts = mockActivities([]);
+    const tenantId = newTenantId();
+    await withWorker({ taskQueue, workflowsPath, activities: acts }, async () => {
+      const handle = await start(tenantId, taskQueue, { maxHistoryEvents: 40 });
+      await waitForStatus(handle, 'active');
+      // Each plan change adds events; the run rolls over and the latest run still answers.
+      for (const plan of ['pro', 'starter', 'pro', 'enterprise']) {
+        await handle.signal(changePlanSignal, { plan });
+        await eventually(async () => (await handle.query(statusQuery)).plan === plan, 30_000, `plan ${plan}`);
+      }
+      const desc = await handle.describe();
+      expect(desc.runId).not.toBe(handle.firstExecutionRunId);
+      const progress = await handle.query(statusQuery);
+      expect(progress).toMatchObject({ status: 'active', plan: 'enterprise', namespace: `tenant-${tenantId}`, completedSteps: [...PROVISION_STEPS] });
+      await handle.signal(deprovisionSignal, {});
+      expect(await handle.result()).toMatchObject({ status: 'deprovisioned' });
+      expect(acts.recordTenant).toHaveBeenCalledTimes(1);
+    });
+  });
+});
