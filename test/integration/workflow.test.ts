@@ -44,7 +44,7 @@ function mockActivities(calls: string[]): Mocks {
     removeResourceLimits: fn('removeResourceLimits', () => Promise.resolve()),
     removeNetworkPolicies: fn('removeNetworkPolicies', () => Promise.resolve()),
     deleteNamespace: fn('deleteNamespace', () => Promise.resolve()),
-  } as Mocks;
+  };
 }
 
 /** The activity each provisioning step runs, and the compensation registered before it. */
@@ -134,11 +134,11 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
       const calls: string[] = [];
       const acts = mockActivities(calls);
       const activity = STEP_ACTIVITY[failingStep];
-      const original = acts[activity].getMockImplementation()!;
-      acts[activity].mockImplementation((...args: never[]) => {
-        const input = args[0] as { status?: string };
+      const mock = acts[activity] as unknown as jest.Mock<Promise<unknown>, [{ status?: string }]>;
+      const original = mock.getMockImplementation()!;
+      mock.mockImplementation((input) => {
         // setTenantStatus also records the final `failed` status; only the markActive call fails.
-        if (activity === 'setTenantStatus' && input.status !== 'active') return (original as (...a: never[]) => Promise<void>)(...args);
+        if (activity === 'setTenantStatus' && input.status !== 'active') return original(input);
         calls.push(activity);
         throw ApplicationFailure.nonRetryable(`${failingStep} exploded`, 'KubernetesRejected');
       });
@@ -159,7 +159,7 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
       expect((top as ApplicationFailure).type).toBe('ProvisioningFailed');
       expect((top as ApplicationFailure).message).toBe(`${failingStep} failed: ${failingStep} exploded`);
       expect(top?.cause).toBeInstanceOf(ActivityFailure);
-      const root = top?.cause?.cause as ApplicationFailure;
+      const root = (top?.cause as ActivityFailure).cause as ApplicationFailure;
       expect(root).toBeInstanceOf(ApplicationFailure);
       expect(root.type).toBe('KubernetesRejected');
       expect(root.message).toBe(`${failingStep} exploded`);

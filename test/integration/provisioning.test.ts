@@ -1,0 +1,241 @@
+/**
+ * The real thing, no mocks: ProvisionTenant with its real activities against PostgreSQL, Temporal,
+ * the Kubernetes control plane and Helm.
+ */
+import path from 'node:path';
+import type {
+  V1Deployment,
+  V1LimitRange,
+  V1Namespace,
+  V1NetworkPolicy,
+  V1ResourceQuota,
+  V1Secret,
+} from '@kubernetes/client-node';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { createActivities, type ActivityDeps } from '../../src/activities';
+import { deprovisionSignal, statusQuery, tenantWorkflowId, PROVISION_STEPS } from '../../src/contract';
+import type { Db } from '../../src/db/client';
+import { createHelm } from '../../src/helm/helm';
+import { LABEL_MANAGED_BY, LABEL_PLAN, LABEL_TENANT_ID } from '../../src/k8s/labels';
+import { loadPlanCatalogue } from '../../src/plans';
+import { TENANT_RELEASE_NAME } from '../../src/naming';
+import type { provisionTenant } from '../../src/workflows';
+import { ROOT, env, eventually, newTenantId, temporalClient, testDb, testKube, uniqueTaskQueue, withWorker } from './helpers';
+
+const workflowsPath = require.resolve('../../src/workflows');
+const plans = loadPlanCatalogue();
+
+export function realDeps(db: Db, overrides: { chart?: string; kubeconfig?: string } = {}): ActivityDeps {
+  const kubeconfig = overrides.kubeconfig ?? env('KUBECONFIG');
+  return {
+    db,
+    kube: testKube(kubeconfig),
+    helm: createHelm({ binary: 'helm', kubeconfig }),
+    plans,
+    settings: {
+      namespacePrefix: 'tenant',
+      ingressNamespace: 'ingress-nginx',
+      chart: overrides.chart ?? path.join(ROOT, 'charts/tenant'),
+      helmTimeoutSeconds: 120,
+    },
+  };
+}
+
+describe('provisioning on the real stack', () => {
+  const kube = testKube();
+  const db = testDb();
+  let client: Client;
+  let close: () => Promise<void>;
+
+  beforeAll(async () => {
+    const t = await temporalClient();
+    client = t.client;
+    close = () => t.connection.close();
+  });
+  afterAll(async () => {
+    await close();
+    await db.$disconnect();
+  });
+
+  const read = <T extends object>(apiVersion: string, kind: string, name: string, namespace?: string) =>
+    kube.read<T & { apiVersion: string; kind: string }>({ apiVersion, kind, name, namespace });
+
+  it('provisions a tenant with every object in place, then deprovisions it without a trace', async () => {
+    const taskQueue = uniqueTaskQueue('real');
+    const tenantId = newTenantId();
+    const namespace = `tenant-${tenantId}`;
+    const plan = plans.get('pro');
+
+    await withWorker({ taskQueue, workflowsPath, activities: createActivities(realDeps(db)) }, async () => {
+      const handle = await client.workflow.start<typeof provisionTenant>('provisionTenant', {
+        taskQueue,
+        workflowId: tenantWorkflowId(tenantId),
+        args: [{ tenantId, plan: 'pro', customerId: 'cus_test123' }],
+      });
+      await eventually(async () => (await handle.query(statusQuery)).status === 'active', 180_000, 'tenant active');
+
+      // Namespace: tenant labels and Pod Security Admission "restricted".
+      const ns = await read<V1Namespace>('v1', 'Namespace', namespace);
+      expect(ns?.metadata?.labels).toMatchObject({
+        [LABEL_TENANT_ID]: tenantId,
+        [LABEL_PLAN]: 'pro',
+        [LABEL_MANAGED_BY]: 'tenant-provisioner',
+        'pod-security.kubernetes.io/enforce': 'restricted',
+      });
+
+      // Network isolation: default deny plus the allowed paths.
+      const policies = await kube.list<V1NetworkPolicy>('networking.k8s.io/v1', 'NetworkPolicy', namespace);
+      expect(policies.map((p) => p.metadata?.name).sort()).toEqual(
+        ['allow-dns-egress', 'allow-from-ingress-controller', 'allow-same-namespace', 'default-deny-all'],
+      );
+      const deny = policies.find((p) => p.metadata?.name === 'default-deny-all');
+      expect(deny?.spec?.policyTypes?.sort()).toEqual(['Egress', 'Ingress']);
+      expect(deny?.spec?.ingress ?? []).toEqual([]);
+
+      // Quota and limit range from the plan catalogue; the quota controller has counted usage.
+      const quota = await eventually(async () => {
+        const q = await read<V1ResourceQuota>('v1', 'ResourceQuota', 'tenant-quota', namespace);
+        return q?.status?.used ? q : undefined;
+      }, 30_000, 'quota status');
+      expect(quota.spec?.hard).toMatchObject({ 'limits.cpu': plan.quota.limitsCpu, 'limits.memory': plan.quota.limitsMemory, pods: String(plan.quota.pods) });
+      const limits = await read<V1LimitRange>('v1', 'LimitRange', 'tenant-limits', namespace);
+      expect(limits?.spec?.limits?.[0]?.type).toBe('Container');
+
+      // Credentials exist, were generated here, and never reached Temporal's history.
+      const secret = await read<V1Secret>('v1', 'Secret', 'tenant-credentials', namespace);
+      const values = Object.values(secret?.data ?? {}).map((b64) => Buffer.from(b64, 'base64').toString());
+      expect(values.length).toBeGreaterThanOrEqual(3);
+      for (const v of values) expect(v.length).toBeGreaterThanOrEqual(32);
+      const history = JSON.stringify(await handle.fetchHistory());
+      for (const v of values) {
+        expect(history).not.toContain(v);
+        expect(history).not.toContain(Buffer.from(v).toString('base64'));
+      }
+
+      // The app: Helm release deployed, Deployment Ready with the plan's replicas.
+      const release = await createHelm({ binary: 'helm', kubeconfig: env('KUBECONFIG') }).status(TENANT_RELEASE_NAME, namespace);
+      expect(release).toMatchObject({ status: 'deployed', namespace });
+      const deployments = await kube.list<V1Deployment>('apps/v1', 'Deployment', namespace);
+      expect(deployments).toHaveLength(1);
+      expect(deployments[0]!.status?.readyReplicas).toBe(plan.app.replicas);
+
+      // PostgreSQL mirror: the row and the audit trail.
+      const row = await db.tenant.findUniqueOrThrow({ where: { id: tenantId }, include: { steps: true } });
+      expect(row).toMatchObject({ status: 'active', namespace, plan: 'pro', currentStep: null, lastError: null, workflowId: tenantWorkflowId(tenantId) });
+      const succeeded = row.steps.filter((s) => s.phase === 'succeeded').map((s) => s.step);
+      for (const step of PROVISION_STEPS) expect(succeeded).toContain(step);
+
+      await handle.signal(deprovisionSignal, { reason: 'test' });
+      expect(await handle.result()).toMatchObject({ status: 'deprovisioned', namespace });
+    });
+
+    expect(await read('v1', 'Namespace', namespace)).toBeUndefined();
+    expect(await createHelm({ binary: 'helm', kubeconfig: env('KUBECONFIG') }).status(TENANT_RELEASE_NAME, namespace)).toBeUndefined();
+    const row = await db.tenant.findUniqueOrThrow({ where: { id: tenantId } });
+    expect(row.status).toBe('deprovisioned');
+  });
+
+  it('undoes everything when the Helm install fails, leaving a failed row with the reason', async () => {
+    const taskQueue = uniqueTaskQueue('real-fail');
+    const tenantId = newTenantId();
+    const namespace = `tenant-${tenantId}`;
+    const deps = realDeps(db, { chart: path.join(ROOT, 'test/fixtures/charts/broken') });
+
+    const err = await withWorker({ taskQueue, workflowsPath, activities: createActivities(deps) }, async () => {
+      const handle = await client.workflow.start<typeof provisionTenant>('provisionTenant', {
+        taskQueue,
+        workflowId: tenantWorkflowId(tenantId),
+        args: [{ tenantId, plan: 'starter' }],
+      });
+      return handle.result().then(() => undefined, (e: unknown) => e);
+    });
+
+    expect(err).toBeInstanceOf(WorkflowFailedError);
+    expect(await read('v1', 'Namespace', namespace)).toBeUndefined();
+    const row = await db.tenant.findUniqueOrThrow({ where: { id: tenantId }, include: { steps: { orderBy: { id: 'asc' } } } });
+    expect(row.status).toBe('failed');
+    expect(row.lastError).toMatch(/^deployApp failed: helm upgrade --install tenant-app in tenant-[0-9a-f-]+ failed: .*invalid/);
+    const undone = row.steps.filter((s) => s.phase === 'compensated').map((s) => s.step);
+    expect(undone).toEqual(['uninstallApp', 'removeSecrets', 'removeResourceLimits', 'removeNetworkPolicies', 'deleteNamespace']);
+  });
+
+  it('runs every activity twice with the same outcome (idempotent steps and compensations)', async () => {
+    const tenantId = newTenantId();
+    const acts = createActivities(realDeps(db));
+    const env = new MockActivityEnvironment({ attempt: 1 });
+    const namespace = `tenant-${tenantId}`;
+    const ref = { tenantId, namespace };
+
+    const snapshot = async () => {
+      const objs = await Promise.all([
+        read<V1Namespace>('v1', 'Namespace', namespace),
+        ...['default-deny-all', 'allow-same-namespace', 'allow-dns-egress', 'allow-from-ingress-controller'].map((n) =>
+          read<V1NetworkPolicy>('networking.k8s.io/v1', 'NetworkPolicy', n, namespace),
+        ),
+        read<V1ResourceQuota>('v1', 'ResourceQuota', 'tenant-quota', namespace),
+        read<V1LimitRange>('v1', 'LimitRange', 'tenant-limits', namespace),
+        read<V1Secret>('v1', 'Secret', 'tenant-credentials', namespace),
+      ]);
+      const row = await db.tenant.findUnique({ where: { id: tenantId } });
+      return {
+        // resourceVersion moves only when the object really changed.
+        objects: objs.map((o) => (o ? `${o.kind}/${o.metadata?.name}@${o.metadata?.resourceVersion}` : 'absent')),
+        secretData: JSON.stringify(objs[objs.length - 1] ? (objs[objs.length - 1] as V1Secret).data : null),
+        row: row && { status: row.status, namespace: row.namespace, plan: row.plan },
+      };
+    };
+
+    const twice = async (call: () => Promise<unknown>) => {
+      const first = await env.run(call);
+      const before = await snapshot();
+      const second = await env.run(call);
+      expect(await snapshot()).toEqual(before);
+      expect(second).toEqual(first);
+    };
+
+    await twice(() => acts.recordTenant({ tenantId, plan: 'starter' }));
+    await twice(() => acts.assignNamespace({ tenantId }));
+    await twice(() => acts.ensureNamespace({ ...ref, plan: 'starter' }));
+    await twice(() => acts.applyNetworkPolicies({ ...ref, plan: 'starter' }));
+    await twice(() => acts.applyResourceLimits({ ...ref, plan: 'starter' }));
+    const firstSecret = await env.run(() => acts.ensureSecrets({ ...ref, plan: 'starter' }));
+    expect(firstSecret).toEqual({ secretName: 'tenant-credentials', created: true });
+    const before = await snapshot();
+    // A second run finds the secret and leaves it alone: credentials are never rotated by a retry.
+    expect(await env.run(() => acts.ensureSecrets({ ...ref, plan: 'starter' }))).toEqual({ secretName: 'tenant-credentials', created: false });
+    expect(await snapshot()).toEqual(before);
+    await twice(() => acts.setTenantStatus({ tenantId, status: 'active', step: 'markActive' }));
+
+    // Compensations and teardown tolerate "already gone".
+    expect(await env.run(() => acts.removeSecrets(ref))).toBe(true);
+    expect(await env.run(() => acts.removeSecrets(ref))).toBe(false);
+    await env.run(() => acts.removeResourceLimits(ref));
+    await env.run(() => acts.removeResourceLimits(ref));
+    await env.run(() => acts.removeNetworkPolicies(ref));
+    await env.run(() => acts.removeNetworkPolicies(ref));
+    expect(await env.run(() => acts.uninstallApp(ref))).toBe(false);
+    await env.run(() => acts.deleteNamespace(ref));
+    await env.run(() => acts.deleteNamespace(ref));
+    expect(await read('v1', 'Namespace', namespace)).toBeUndefined();
+  });
+
+  it('refuses to take over or delete a namespace that belongs to someone else', async () => {
+    const tenantId = newTenantId();
+    const namespace = `tenant-${tenantId}`;
+    await kube.apply<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { owner: 'someone-else' } } });
+    try {
+      const acts = createActivities(realDeps(db));
+      const env = new MockActivityEnvironment();
+      await env.run(() => acts.recordTenant({ tenantId, plan: 'starter' }));
+      await expect(env.run(() => acts.ensureNamespace({ tenantId, namespace, plan: 'starter' }))).rejects.toMatchObject({
+        type: 'NamespaceConflict',
+        nonRetryable: true,
+      });
+      await expect(env.run(() => acts.deleteNamespace({ tenantId, namespace }))).rejects.toMatchObject({ type: 'NamespaceConflict' });
+      expect(await read('v1', 'Namespace', namespace)).toBeDefined();
+    } finally {
+      await kube.delete({ apiVersion: 'v1', kind: 'Namespace', name: namespace });
+    }
+  });
+});
