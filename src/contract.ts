@@ -45,6 +45,7 @@ export interface CarriedState {
   pendingSuspend?: boolean;
   deprovisionRequested?: boolean;
   deprovisionReason?: string;
+  deprovisionNotBefore?: number;
 }
 
 export interface StepFailure {
@@ -67,6 +68,8 @@ export interface TenantProgress {
   compensationErrors: StepFailure[];
   startedAt: string;
   updatedAt: string;
+  /** When a requested deprovision will run (after its grace period). */
+  deprovisionAt?: string;
 }
 
 export interface ProvisionTenantResult {
@@ -79,6 +82,8 @@ export interface ProvisionTenantResult {
 
 export interface DeprovisionRequest {
   reason?: string;
+  /** Keep the tenant this long before tearing it down (e.g. a cancellation grace period). */
+  graceSeconds?: number;
 }
 
 export interface PlanChangeRequest {

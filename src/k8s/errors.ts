@@ -40,7 +40,9 @@ function parseBody(body: unknown): StatusBody {
 
 /** Reads code, reason and message from an ApiException-like error (or anything else). */
 export function kubeErrorInfo(err: unknown): KubeErrorInfo {
-  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'number') {
+  // Only an HTTP status counts: a DOMException (AbortError 20, TimeoutError 23 from an aborted or
+  // timed-out request) also carries a numeric `code`, and is a request that never got an answer.
+  if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'number' && err.code >= 100 && err.code <= 599) {
     const body = parseBody('body' in err ? err.body : undefined);
     return {
       code: err.code,

@@ -92,16 +92,23 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
     compensationErrors: [],
     startedAt: carried?.startedAt ?? now(),
     updatedAt: now(),
+    ...(carried?.deprovisionNotBefore ? { deprovisionAt: new Date(carried.deprovisionNotBefore).toISOString() } : {}),
   };
   let deprovisionRequested = carried?.deprovisionRequested ?? false;
   let deprovisionReason = carried?.deprovisionReason;
+  let deprovisionNotBefore = carried?.deprovisionNotBefore;
+  const deprovisionDue = () => deprovisionRequested && Date.now() >= (deprovisionNotBefore ?? 0);
   let pendingPlan = carried?.pendingPlan;
   let wantSuspended = carried?.pendingSuspend;
 
   setHandler(statusQuery, () => progress);
   setHandler(deprovisionSignal, (req) => {
     deprovisionRequested = true;
-    deprovisionReason = req?.reason;
+    deprovisionReason = req?.reason ?? deprovisionReason;
+    // An earlier deadline wins: an immediate request overrides a pending grace period.
+    const notBefore = Date.now() + Math.max(0, req?.graceSeconds ?? 0) * 1000;
+    deprovisionNotBefore = Math.min(deprovisionNotBefore ?? notBefore, notBefore);
+    progress.deprovisionAt = new Date(deprovisionNotBefore).toISOString();
   });
   setHandler(changePlanSignal, (req) => {
     pendingPlan = req.plan;
@@ -131,7 +138,7 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
     const compensations: Compensation[] = [];
     let namespace = '';
     const run = async <T>(step: ProvisionStep, action: () => Promise<T>, undo?: () => Promise<unknown>): Promise<T> => {
-      if (deprovisionRequested) throw new DeprovisionRequested();
+      if (deprovisionDue()) throw new DeprovisionRequested();
       // Registered before the step runs: a step can half-succeed (say, a namespace created but
       // its labels never confirmed) and then fail, and its undo must still run.
       if (undo) compensations.unshift({ step, undo });
@@ -165,7 +172,7 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
       );
       await run('ensureSecrets', () => quick.ensureSecrets({ ...ref, plan: progress.plan }), () => quick.removeSecrets(ref));
       await run('deployApp', () => slow.deployApp({ ...ref, plan: progress.plan, suspended: false }), () => slow.uninstallApp(ref));
-      if (deprovisionRequested) throw new DeprovisionRequested();
+      if (deprovisionDue()) throw new DeprovisionRequested();
       await run('markActive', () => quick.setTenantStatus({ tenantId, status: 'active', step: 'markActive' }));
       setStep(undefined);
       setStatus('active');
@@ -282,15 +289,19 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
   const maxEvents = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;
   for (;;) {
     const suspensionChange = () => wantSuspended !== undefined && wantSuspended !== (progress.status === 'suspended');
-    await condition(
-      () =>
-        deprovisionRequested ||
-        pendingPlan !== undefined ||
-        suspensionChange() ||
-        workflowInfo().continueAsNewSuggested ||
-        workflowInfo().historyLength > maxEvents,
-    );
-    if (deprovisionRequested) return deprovision();
+    const wake = () =>
+      deprovisionDue() ||
+      pendingPlan !== undefined ||
+      suspensionChange() ||
+      workflowInfo().continueAsNewSuggested ||
+      workflowInfo().historyLength > maxEvents;
+    if (deprovisionRequested && !deprovisionDue()) {
+      // Grace period: sleep until the deadline, unless something else needs doing first.
+      await condition(wake, Math.max(1, deprovisionNotBefore! - Date.now()));
+    } else {
+      await condition(wake);
+    }
+    if (deprovisionDue()) return deprovision();
     if (pendingPlan !== undefined) {
       const plan = pendingPlan;
       pendingPlan = undefined;
@@ -311,6 +322,7 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
       pendingSuspend: wantSuspended,
       deprovisionRequested,
       deprovisionReason,
+      deprovisionNotBefore,
     };
     await continueAsNew<typeof provisionTenant>({ ...input, carried: next });
   }

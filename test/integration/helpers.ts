@@ -2,7 +2,10 @@ import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import type { ActivityDeps } from '../../src/activities';
 import { createDb, type Db } from '../../src/db/client';
+import { createHelm } from '../../src/helm/helm';
+import { loadPlanCatalogue } from '../../src/plans';
 import { createKube, loadKubeConfig, type Kube } from '../../src/k8s/client';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -87,4 +90,21 @@ export async function eventually<T>(probe: () => Promise<T | undefined | false>,
     }
     await new Promise((r) => setTimeout(r, 500));
   }
+}
+
+/** The real activity dependencies (PostgreSQL, Kubernetes, Helm) as the worker wires them. */
+export function realDeps(db: Db, overrides: { chart?: string; kubeconfig?: string } = {}): ActivityDeps {
+  const kubeconfig = overrides.kubeconfig ?? env('KUBECONFIG');
+  return {
+    db,
+    kube: testKube(kubeconfig),
+    helm: createHelm({ binary: 'helm', kubeconfig }),
+    plans: loadPlanCatalogue(),
+    settings: {
+      namespacePrefix: 'tenant',
+      ingressNamespace: 'ingress-nginx',
+      chart: overrides.chart ?? path.join(ROOT, 'charts/tenant'),
+      helmTimeoutSeconds: 120,
+    },
+  };
 }

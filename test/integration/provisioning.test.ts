@@ -13,34 +13,17 @@ import type {
 } from '@kubernetes/client-node';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { WorkflowFailedError, type Client } from '@temporalio/client';
-import { createActivities, type ActivityDeps } from '../../src/activities';
+import { createActivities } from '../../src/activities';
 import { deprovisionSignal, statusQuery, tenantWorkflowId, PROVISION_STEPS } from '../../src/contract';
-import type { Db } from '../../src/db/client';
 import { createHelm } from '../../src/helm/helm';
 import { LABEL_MANAGED_BY, LABEL_PLAN, LABEL_TENANT_ID } from '../../src/k8s/labels';
 import { loadPlanCatalogue } from '../../src/plans';
 import { TENANT_RELEASE_NAME } from '../../src/naming';
 import type { provisionTenant } from '../../src/workflows';
-import { ROOT, env, eventually, newTenantId, temporalClient, testDb, testKube, uniqueTaskQueue, withWorker } from './helpers';
+import { ROOT, env, eventually, newTenantId, realDeps, temporalClient, testDb, testKube, uniqueTaskQueue, withWorker } from './helpers';
 
 const workflowsPath = require.resolve('../../src/workflows');
 const plans = loadPlanCatalogue();
-
-export function realDeps(db: Db, overrides: { chart?: string; kubeconfig?: string } = {}): ActivityDeps {
-  const kubeconfig = overrides.kubeconfig ?? env('KUBECONFIG');
-  return {
-    db,
-    kube: testKube(kubeconfig),
-    helm: createHelm({ binary: 'helm', kubeconfig }),
-    plans,
-    settings: {
-      namespacePrefix: 'tenant',
-      ingressNamespace: 'ingress-nginx',
-      chart: overrides.chart ?? path.join(ROOT, 'charts/tenant'),
-      helmTimeoutSeconds: 120,
-    },
-  };
-}
 
 describe('provisioning on the real stack', () => {
   const kube = testKube();

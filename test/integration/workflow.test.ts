@@ -256,6 +256,26 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
     ]);
   });
 
+  it('waits out a deprovision grace period, then tears the tenant down', async () => {
+    const taskQueue = uniqueTaskQueue('wf-grace');
+    const calls: string[] = [];
+    const acts = mockActivities(calls);
+    const tenantId = newTenantId();
+    await withWorker({ taskQueue, workflowsPath, activities: acts }, async () => {
+      const handle = await start(tenantId, taskQueue);
+      await waitForStatus(handle, 'active');
+      await handle.signal(deprovisionSignal, { reason: 'subscription deleted', graceSeconds: 3 });
+      const pending = await eventually(async () => {
+        const p = await handle.query(statusQuery);
+        return p.deprovisionAt ? p : undefined;
+      }, 10_000, 'deprovisionAt');
+      expect(pending.status).toBe('active');
+      expect(acts.uninstallApp).not.toHaveBeenCalled();
+      expect(await handle.result()).toMatchObject({ status: 'deprovisioned' });
+      expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(pending.deprovisionAt!));
+    });
+  });
+
   it('never runs two executions for one tenant', async () => {
     const taskQueue = uniqueTaskQueue('wf-dup');
     const acts = mockActivities([]);

@@ -1,0 +1,339 @@
+/**
+ * createHelm against a fake `helm`: a shell script that records its argv (and a copy of the values
+ * file while it exists) and answers with canned stdout, stderr and exit code, or hangs.
+ */
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { HelmError, createHelm, isRetryableHelmFailure, type Helm, type HelmOptions } from '../../src/helm/helm';
+
+const SCRIPT = `#!/bin/sh
+dir="$(dirname "$0")"
+: > "$dir/argv"
+for a in "$@"; do printf '%s\\n' "$a" >> "$dir/argv"; done
+prev=""
+for a in "$@"; do
+  if [ "$prev" = "--values" ]; then cp "$a" "$dir/values.seen"; fi
+  prev="$a"
+done
+echo $$ > "$dir/pid"
+if [ -f "$dir/hang" ]; then exec sleep 30; fi
+if [ -f "$dir/stdout" ]; then cat "$dir/stdout"; fi
+if [ -f "$dir/stderr" ]; then cat "$dir/stderr" >&2; fi
+exit "$(cat "$dir/exit" 2>/dev/null || echo 0)"
+`;
+
+interface Behaviour {
+  stdout?: string;
+  stderr?: string;
+  exit?: number;
+  hang?: boolean;
+}
+
+interface Fake {
+  dir: string;
+  binary: string;
+  argv(): Promise<string[]>;
+  pid(): Promise<number>;
+}
+
+const dirs: string[] = [];
+
+async function fakeHelm(b: Behaviour): Promise<Fake> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'fake-helm-'));
+  dirs.push(dir);
+  const binary = path.join(dir, 'helm');
+  await writeFile(binary, SCRIPT);
+  await chmod(binary, 0o755);
+  if (b.stdout !== undefined) await writeFile(path.join(dir, 'stdout'), b.stdout);
+  if (b.stderr !== undefined) await writeFile(path.join(dir, 'stderr'), b.stderr);
+  if (b.exit !== undefined) await writeFile(path.join(dir, 'exit'), String(b.exit));
+  if (b.hang) await writeFile(path.join(dir, 'hang'), '');
+  return {
+    dir,
+    binary,
+    argv: async () => (await readFile(path.join(dir, 'argv'), 'utf8')).split('\n').slice(0, -1),
+    pid: async () => Number((await readFile(path.join(dir, 'pid'), 'utf8')).trim()),
+  };
+}
+
+function helmWith(fake: Fake, options: Omit<HelmOptions, 'binary'> = {}): Helm {
+  return createHelm({ binary: fake.binary, ...options });
+}
+
+/** Waits with real I/O (setImmediate; works under fake timers too) until `cond` holds. */
+async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const started = (fake: Fake) => until(() => existsSync(path.join(fake.dir, 'pid')), 'the fake helm to start');
+
+function release(overrides: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    name: 'tenant-app',
+    namespace: 'tenant-x',
+    version: 3,
+    info: { status: 'deployed', description: 'Upgrade complete' },
+    chart: { metadata: { name: 'tenant', version: '0.1.0' } },
+    ...overrides,
+  });
+}
+
+const REQUEST = {
+  release: 'tenant-app',
+  namespace: 'tenant-x',
+  chart: '/charts/tenant',
+  values: { tenant: { id: 'abc', plan: 'pro' }, replicaCount: 2, resources: { limits: { cpu: '500m' } } },
+  timeoutSeconds: 120,
+};
+
+const pids: number[] = [];
+
+afterEach(() => {
+  jest.useRealTimers();
+});
+
+afterAll(async () => {
+  // Nothing should be left running; this only guards against a failed test leaving a sleeper.
+  for (const pid of pids) if (alive(pid)) process.kill(pid, 'SIGKILL');
+  await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
+});
+
+describe('upgradeInstall', () => {
+  it('passes the documented arguments, writes the values to a file it deletes afterwards, and parses the release', async () => {
+    const fake = await fakeHelm({ stdout: release() });
+    const info = await helmWith(fake).upgradeInstall(REQUEST);
+
+    expect(info).toStrictEqual({ name: 'tenant-app', namespace: 'tenant-x', revision: 3, status: 'deployed' });
+    const argv = await fake.argv();
+    const valuesFile = argv[argv.indexOf('--values') + 1]!;
+    expect(argv).toEqual([
+      'upgrade', 'tenant-app', '/charts/tenant',
+      '--install',
+      '--namespace', 'tenant-x',
+      '--values', valuesFile,
+      '--atomic',
+      '--timeout', '120s',
+      '--history-max', '5',
+      '--output', 'json',
+    ]);
+    expect(path.isAbsolute(valuesFile)).toBe(true);
+    expect(JSON.parse(await readFile(path.join(fake.dir, 'values.seen'), 'utf8'))).toStrictEqual(REQUEST.values);
+    expect(existsSync(valuesFile)).toBe(false);
+    expect(existsSync(path.dirname(valuesFile))).toBe(false);
+  });
+
+  it('puts --kubeconfig first when configured', async () => {
+    const fake = await fakeHelm({ stdout: release() });
+    await helmWith(fake, { kubeconfig: '/etc/kube/config' }).upgradeInstall({ ...REQUEST, timeoutSeconds: 45 });
+    const argv = await fake.argv();
+    expect(argv.slice(0, 5)).toEqual(['--kubeconfig', '/etc/kube/config', 'upgrade', 'tenant-app', '/charts/tenant']);
+    expect(argv[argv.indexOf('--timeout') + 1]).toBe('45s');
+  });
+
+  it("reports status 'unknown' when helm's JSON has no info.status", async () => {
+    const fake = await fakeHelm({ stdout: release({ info: undefined, version: 1 }) });
+    await expect(helmWith(fake).upgradeInstall(REQUEST)).resolves.toStrictEqual({
+      name: 'tenant-app',
+      namespace: 'tenant-x',
+      revision: 1,
+      status: 'unknown',
+    });
+  });
+
+  it('a schema violation is a final HelmError, and the values file is still deleted', async () => {
+    const stderr =
+      "Error: INSTALLATION FAILED: values don't meet the specifications of the schema(s) in the following chart(s):\ntenant:\n- replicaCount: Invalid type. Expected: integer, given: string\n";
+    const fake = await fakeHelm({ stderr, exit: 1 });
+    const err = await helmWith(fake)
+      .upgradeInstall(REQUEST)
+      .catch((e: unknown) => e);
+
+    expect(err).toBeInstanceOf(HelmError);
+    const helmErr = err as HelmError;
+    expect(helmErr.retryable).toBe(false);
+    expect(helmErr.stderr).toBe(stderr);
+    expect(helmErr.message).toContain('helm upgrade --install tenant-app in tenant-x failed');
+    expect(helmErr.message).toContain('replicaCount: Invalid type');
+    const argv = await fake.argv();
+    expect(existsSync(argv[argv.indexOf('--values') + 1]!)).toBe(false);
+  });
+
+  it('a readiness timeout is a retryable HelmError', async () => {
+    const fake = await fakeHelm({
+      stderr: 'Error: UPGRADE FAILED: release tenant-app failed, and has been rolled back due to atomic being set: timed out waiting for the condition\n',
+      exit: 1,
+    });
+    const err = await helmWith(fake)
+      .upgradeInstall(REQUEST)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HelmError);
+    expect((err as HelmError).retryable).toBe(true);
+    expect((err as HelmError).message).toContain('timed out waiting for the condition');
+  });
+
+  it('a binary that does not exist is a final HelmError that mentions HELM_BIN', async () => {
+    const missing = path.join(os.tmpdir(), `no-such-helm-${process.pid}`, 'helm');
+    const err = await createHelm({ binary: missing })
+      .upgradeInstall(REQUEST)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HelmError);
+    expect((err as HelmError).retryable).toBe(false);
+    expect((err as HelmError).message).toContain('HELM_BIN');
+    expect((err as HelmError).message).toContain(missing);
+  });
+
+  it('an abort mid-run kills helm and rejects with "cancelled"', async () => {
+    const fake = await fakeHelm({ hang: true });
+    const controller = new AbortController();
+    const running = helmWith(fake)
+      .upgradeInstall({ ...REQUEST, signal: controller.signal })
+      .catch((e: unknown) => e);
+    await started(fake);
+    const pid = await fake.pid();
+    pids.push(pid);
+    expect(alive(pid)).toBe(true);
+
+    controller.abort();
+    const err = await running;
+    expect(err).toBeInstanceOf(HelmError);
+    expect((err as HelmError).message).toMatch(/helm upgrade was cancelled/);
+    expect((err as HelmError).retryable).toBe(true);
+    await until(() => !alive(pid), 'the fake helm to die');
+    const argv = await fake.argv();
+    expect(existsSync(argv[argv.indexOf('--values') + 1]!)).toBe(false);
+  });
+
+  it('an already aborted signal rejects with "cancelled" at once', async () => {
+    const fake = await fakeHelm({ hang: true });
+    const err = await helmWith(fake)
+      .upgradeInstall({ ...REQUEST, signal: AbortSignal.abort() })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HelmError);
+    expect((err as HelmError).message).toContain('cancelled');
+  });
+
+  it('kills a hung helm after timeoutSeconds + 60 s, reporting progress meanwhile', async () => {
+    // Fake clock for the hard timeout and the progress ticker; the child process itself is real.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask', 'performance', 'hrtime'] });
+    const fake = await fakeHelm({ hang: true });
+    const progress: number[] = [];
+    let settled = false;
+    const running = helmWith(fake)
+      .upgradeInstall({ ...REQUEST, timeoutSeconds: 5, onProgress: (ms) => progress.push(ms) })
+      .catch((e: unknown) => e)
+      .finally(() => (settled = true));
+    await started(fake);
+    const pid = await fake.pid();
+    pids.push(pid);
+
+    await jest.advanceTimersByTimeAsync(64_999);
+    expect(settled).toBe(false);
+    expect(alive(pid)).toBe(true);
+    expect(progress).toEqual([5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000, 50_000, 55_000, 60_000]);
+
+    await jest.advanceTimersByTimeAsync(1);
+    const err = await running;
+    expect(err).toBeInstanceOf(HelmError);
+    expect((err as HelmError).message).toBe('helm upgrade did not finish within 65 s');
+    expect((err as HelmError).retryable).toBe(true);
+    await until(() => !alive(pid), 'the fake helm to be killed');
+  });
+});
+
+describe('uninstall', () => {
+  const req = { release: 'tenant-app', namespace: 'tenant-x', timeoutSeconds: 30 };
+
+  it('runs helm uninstall --wait and returns true', async () => {
+    const fake = await fakeHelm({ stdout: 'release "tenant-app" uninstalled\n' });
+    await expect(helmWith(fake).uninstall(req)).resolves.toBe(true);
+    expect(await fake.argv()).toEqual(['uninstall', 'tenant-app', '--namespace', 'tenant-x', '--wait', '--timeout', '30s']);
+  });
+
+  it('returns false when the release does not exist', async () => {
+    const fake = await fakeHelm({ stderr: 'Error: uninstall: Release not loaded: tenant-app: release: not found\n', exit: 1 });
+    await expect(helmWith(fake).uninstall(req)).resolves.toBe(false);
+  });
+
+  it('throws a HelmError for other failures', async () => {
+    const fake = await fakeHelm({ stderr: 'Error: uninstallation completed with 1 error(s): context deadline exceeded\n', exit: 1 });
+    const err = await helmWith(fake)
+      .uninstall(req)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HelmError);
+    expect((err as HelmError).retryable).toBe(true);
+    expect((err as HelmError).message).toContain('helm uninstall tenant-app in tenant-x failed');
+  });
+});
+
+describe('status', () => {
+  it('parses the release', async () => {
+    const fake = await fakeHelm({ stdout: release({ version: 7, info: { status: 'failed' } }) });
+    await expect(helmWith(fake).status('tenant-app', 'tenant-x')).resolves.toStrictEqual({
+      name: 'tenant-app',
+      namespace: 'tenant-x',
+      revision: 7,
+      status: 'failed',
+    });
+    expect(await fake.argv()).toEqual(['status', 'tenant-app', '--namespace', 'tenant-x', '--output', 'json']);
+  });
+
+  it('returns undefined when the release does not exist', async () => {
+    const fake = await fakeHelm({ stderr: 'Error: release: not found\n', exit: 1 });
+    await expect(helmWith(fake).status('tenant-app', 'tenant-x')).resolves.toBeUndefined();
+  });
+
+  it('kills a hung helm status after 60 s', async () => {
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask', 'performance', 'hrtime'] });
+    const fake = await fakeHelm({ hang: true });
+    const running = helmWith(fake)
+      .status('tenant-app', 'tenant-x')
+      .catch((e: unknown) => e);
+    await started(fake);
+    const pid = await fake.pid();
+    pids.push(pid);
+    await jest.advanceTimersByTimeAsync(60_000);
+    const err = await running;
+    expect(err).toBeInstanceOf(HelmError);
+    expect((err as HelmError).message).toBe('helm status did not finish within 60 s');
+    await until(() => !alive(pid), 'the fake helm to be killed');
+  });
+});
+
+describe('isRetryableHelmFailure', () => {
+  it.each<[string, boolean]>([
+    ["Error: INSTALLATION FAILED: values don't meet the specifications of the schema(s) in the following chart(s)", false],
+    ['Error: YAML parse error on tenant/templates/deployment.yaml: error converting YAML to JSON: yaml: line 4: mapping values are not allowed', false],
+    ['Error: parse error at (tenant/templates/_helpers.tpl:3): unexpected "}" in operand', false],
+    ['Error: template: tenant/templates/deployment.yaml:12:20: executing "x" at <.Values.nope.x>: nil pointer', false],
+    ['Error: UPGRADE FAILED: deployments.apps "app" is forbidden: User "system:serviceaccount:x:y" cannot patch resource', false],
+    ['Error: INSTALLATION FAILED: create: failed to create: secrets is forbidden: exceeded quota: tenant-quota', false],
+    ['Error: INSTALLATION FAILED: Chart.yaml file is missing', false],
+    ['Error: path "/charts/nope" not found', false],
+    ['Error: open /charts/tenant/values.yaml: no such file or directory', false],
+    ['Error: UPGRADE FAILED: Deployment.apps "app" is invalid: spec.template.spec.containers[0].image: Required value', false],
+    ['Error: UPGRADE FAILED: timed out waiting for the condition', true],
+    ['Error: INSTALLATION FAILED: context deadline exceeded', true],
+    ['Error: Kubernetes cluster unreachable: Get "https://10.0.0.1:443/version": dial tcp 10.0.0.1:443: connect: connection refused', true],
+    ['Error: UPGRADE FAILED: another operation (install/upgrade/rollback) is in progress', true],
+    ['Error: etcdserver: request timed out', true],
+    ['', true],
+  ])('%j → %s', (stderr, expected) => {
+    expect(isRetryableHelmFailure(stderr)).toBe(expected);
+  });
+});
