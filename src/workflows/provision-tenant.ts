@@ -97,6 +97,8 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
   let deprovisionRequested = carried?.deprovisionRequested ?? false;
   let deprovisionReason = carried?.deprovisionReason;
   let deprovisionNotBefore = carried?.deprovisionNotBefore;
+  /** Set by the deprovision signal so the lifecycle loop re-reads the deadline. */
+  let deprovisionChanged = false;
   const deprovisionDue = () => deprovisionRequested && Date.now() >= (deprovisionNotBefore ?? 0);
   let pendingPlan = carried?.pendingPlan;
   let wantSuspended = carried?.pendingSuspend;
@@ -108,6 +110,7 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
     // An earlier deadline wins: an immediate request overrides a pending grace period.
     const notBefore = Date.now() + Math.max(0, req?.graceSeconds ?? 0) * 1000;
     deprovisionNotBefore = Math.min(deprovisionNotBefore ?? notBefore, notBefore);
+    deprovisionChanged = true;
     progress.deprovisionAt = new Date(deprovisionNotBefore).toISOString();
   });
   setHandler(changePlanSignal, (req) => {
@@ -289,7 +292,9 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
   const maxEvents = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;
   for (;;) {
     const suspensionChange = () => wantSuspended !== undefined && wantSuspended !== (progress.status === 'suspended');
+    deprovisionChanged = false;
     const wake = () =>
+      deprovisionChanged ||
       deprovisionDue() ||
       pendingPlan !== undefined ||
       suspensionChange() ||
@@ -312,6 +317,8 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
       await applySuspension(wantSuspended!);
       continue;
     }
+    const historyTooLong = workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > maxEvents;
+    if (!historyTooLong) continue; // woken by a new deprovision deadline, or the grace timer
     const next: CarriedState = {
       namespace: progress.namespace!,
       status: progress.status,
