@@ -18,34 +18,7 @@ import {
 } from '../../src/contract';
 import type { provisionTenant } from '../../src/workflows';
 import { eventually, newTenantId, temporalClient, uniqueTaskQueue, withWorker } from './helpers';
-
-type Mocks = { [K in keyof Activities]: jest.Mock<ReturnType<Activities[K]>, Parameters<Activities[K]>> };
-
-/** Each activity resolves like the real one would; `calls` records the order they ran in. */
-function mockActivities(calls: string[]): Mocks {
-  const fn = <K extends keyof Activities>(name: K, impl: (...args: Parameters<Activities[K]>) => ReturnType<Activities[K]>) =>
-    jest.fn((...args: Parameters<Activities[K]>) => {
-      calls.push(name);
-      return impl(...args);
-    });
-  return {
-    recordTenant: fn('recordTenant', () => Promise.resolve()),
-    assignNamespace: fn('assignNamespace', ({ tenantId }) => Promise.resolve(`tenant-${tenantId}`)),
-    ensureNamespace: fn('ensureNamespace', () => Promise.resolve()),
-    applyNetworkPolicies: fn('applyNetworkPolicies', () => Promise.resolve()),
-    applyResourceLimits: fn('applyResourceLimits', () => Promise.resolve()),
-    ensureSecrets: fn('ensureSecrets', () => Promise.resolve({ secretName: 'tenant-credentials', created: true })),
-    deployApp: fn('deployApp', () => Promise.resolve({ revision: 1 })),
-    setTenantStatus: fn('setTenantStatus', () => Promise.resolve()),
-    recordTenantError: fn('recordTenantError', () => Promise.resolve()),
-    setTenantPlan: fn('setTenantPlan', () => Promise.resolve()),
-    uninstallApp: fn('uninstallApp', () => Promise.resolve(true)),
-    removeSecrets: fn('removeSecrets', () => Promise.resolve(true)),
-    removeResourceLimits: fn('removeResourceLimits', () => Promise.resolve()),
-    removeNetworkPolicies: fn('removeNetworkPolicies', () => Promise.resolve()),
-    deleteNamespace: fn('deleteNamespace', () => Promise.resolve()),
-  };
-}
+import { mockActivities } from './mock-activities';
 
 /** The activity each provisioning step runs, and the compensation registered before it. */
 const STEP_ACTIVITY: Record<ProvisionStep, keyof Activities> = {

@@ -1,0 +1,122 @@
+/**
+ * Replays recorded ProvisionTenant histories (test/histories/*.json) against today's workflow code.
+ * A change that would break workflows already running in production fails here with a
+ * DeterminismViolationError, before it is deployed.
+ *
+ * The histories are recorded from real runs on the Temporal server with mock activities:
+ *   RECORD_HISTORIES=1 npx jest --selectProjects integration --testPathPatterns replay
+ * Record new ones when the workflow changes on purpose (behind a patch() where runs are in flight),
+ * and keep the old ones: they stand for executions that are still running somewhere.
+ */
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
+import { changePlanSignal, deprovisionSignal, resumeSignal, statusQuery, suspendSignal, tenantWorkflowId } from '../../src/contract';
+import type { provisionTenant } from '../../src/workflows';
+import { env, eventually, newTenantId, temporalClient, uniqueTaskQueue, withWorker } from './helpers';
+import { mockActivities, type Mocks } from './mock-activities';
+
+const HISTORIES = path.resolve(__dirname, '../histories');
+const run = promisify(execFile);
+const workflowsPath = require.resolve('../../src/workflows');
+
+type Scenario = (handle: WorkflowHandle<typeof provisionTenant>, acts: Mocks) => Promise<void>;
+
+const untilStatus = async (handle: WorkflowHandle, status: string) => {
+  await eventually(async () => (await handle.query(statusQuery)).status === status, 30_000, status);
+};
+const settled = (handle: WorkflowHandle) => handle.result().then(() => undefined, () => undefined);
+
+const scenarios: Record<string, { prepare?: (acts: Mocks) => void; run: Scenario }> = {
+  'provision-then-deprovision': {
+    run: async (h) => {
+      await untilStatus(h, 'active');
+      await h.signal(deprovisionSignal, { reason: 'recorded' });
+      await settled(h);
+    },
+  },
+  'helm-failure-saga': {
+    prepare: (acts) => acts.deployApp.mockRejectedValue(ApplicationFailure.nonRetryable('chart rejected', 'HelmRejected')),
+    run: (h) => settled(h),
+  },
+  'lifecycle-plan-suspend-resume': {
+    run: async (h) => {
+      await untilStatus(h, 'active');
+      await h.signal(changePlanSignal, { plan: 'pro' });
+      await eventually(async () => (await h.query(statusQuery)).plan === 'pro', 30_000, 'plan pro');
+      await h.signal(suspendSignal, { reason: 'payment failed' });
+      await untilStatus(h, 'suspended');
+      await h.signal(resumeSignal);
+      await untilStatus(h, 'active');
+      await h.signal(deprovisionSignal, { graceSeconds: 1 });
+      await settled(h);
+    },
+  },
+  'deprovision-before-start': {
+    run: async (h) => {
+      await settled(h);
+    },
+  },
+};
+
+function historyFiles(): string[] {
+  try {
+    return readdirSync(HISTORIES).filter((f) => f.endsWith('.json')).sort();
+  } catch {
+    return [];
+  }
+}
+
+describe('replay of recorded ProvisionTenant histories', () => {
+  if (process.env.RECORD_HISTORIES === '1') {
+    let client: Client;
+    let close: () => Promise<void>;
+    beforeAll(async () => {
+      const t = await temporalClient();
+      client = t.client;
+      close = () => t.connection.close();
+    });
+    afterAll(() => close());
+
+    it.each(Object.keys(scenarios))('records %s', async (name) => {
+      const taskQueue = uniqueTaskQueue(`record-${name}`);
+      const acts = mockActivities([]);
+      scenarios[name]!.prepare?.(acts);
+      const tenantId = newTenantId();
+      const history = await withWorker({ taskQueue, workflowsPath, activities: acts }, async () => {
+        const options = { taskQueue, workflowId: tenantWorkflowId(tenantId), args: [{ tenantId, plan: 'starter' }] as [{ tenantId: string; plan: string }] };
+        const handle =
+          name === 'deprovision-before-start'
+            ? await client.workflow.signalWithStart<typeof provisionTenant, [{ reason?: string }]>('provisionTenant', {
+                ...options,
+                signal: deprovisionSignal,
+                signalArgs: [{ reason: 'deleted before paid' }],
+              })
+            : await client.workflow.start<typeof provisionTenant>('provisionTenant', options);
+        await scenarios[name]!.run(handle, acts);
+        // The CLI's JSON is the format `temporal workflow show` gives operators, and replay reads it.
+        const { stdout } = await run('temporal', [
+          'workflow', 'show', '--workflow-id', handle.workflowId,
+          '--address', env('TEMPORAL_ADDRESS'), '--output', 'json',
+        ]);
+        return stdout;
+      });
+      mkdirSync(HISTORIES, { recursive: true });
+      writeFileSync(path.join(HISTORIES, `${name}.json`), history);
+    });
+  }
+
+  it('has recorded histories to replay', () => {
+    expect(historyFiles().length).toBeGreaterThanOrEqual(Object.keys(scenarios).length);
+  });
+
+  const files = historyFiles();
+  (files.length ? it.each(files) : it.skip.each(['(none recorded)']))('replays %s without a determinism violation', async (file) => {
+    const history: unknown = JSON.parse(readFileSync(path.join(HISTORIES, file), 'utf8'));
+    await expect(Worker.runReplayHistory({ workflowsPath }, history, file)).resolves.toBeUndefined();
+  });
+});
