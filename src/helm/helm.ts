@@ -13,6 +13,11 @@ export interface HelmOptions {
   binary?: string;
   /** Kubeconfig file for helm; unset means helm's own default (KUBECONFIG, or in-cluster). */
   kubeconfig?: string;
+  /**
+   * Where Helm keeps release records (default `configmap`): the provisioner's role grants no
+   * general Secret access, so its releases must not live in Secrets.
+   */
+  driver?: 'configmap' | 'secret';
 }
 
 export interface UpgradeInstallRequest {
@@ -82,11 +87,12 @@ function summarize(stderr: string): string {
 export function createHelm(options: HelmOptions = {}): Helm {
   const binary = options.binary ?? 'helm';
   const baseArgs = options.kubeconfig ? ['--kubeconfig', options.kubeconfig] : [];
+  const env = { ...process.env, HELM_DRIVER: options.driver ?? 'configmap' };
 
   function run(args: string[], timeoutMs: number, signal?: AbortSignal, onProgress?: (ms: number) => void): Promise<RunResult> {
     return new Promise((resolve, reject) => {
       const started = Date.now();
-      const child = spawn(binary, [...baseArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(binary, [...baseArgs, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env });
       let stdout = '';
       let stderr = '';
       let settled = false;
