@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `npm start`: the service against the embedded local stack. Installs what is missing (npm
+# packages, the pinned tools), brings the stack up, applies the database migrations, then runs the
+# worker and the API until Ctrl-C.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/ensure-deps.sh
+bash scripts/tools.sh install
+bash scripts/stack.sh up
+# shellcheck disable=SC1091
+source .stack/env
+
+# Local-only secrets, generated once and kept in the ignored state folder.
+if [ ! -f .stack/dev-secrets.env ]; then
+  umask 077
+  {
+    echo "export STRIPE_WEBHOOK_SECRET='whsec_$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')'"
+    echo "export JWT_SECRET='$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')'"
+    echo "export SERVICE_TOKEN='$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')'"
+  } >.stack/dev-secrets.env
+fi
+# shellcheck disable=SC1091
+source .stack/dev-secrets.env
+export STRIPE_API_KEY=${STRIPE_API_KEY:-sk_test_local} JWT_ISSUER=${JWT_ISSUER:-tenant-provisioner-dev} JWT_AUDIENCE=${JWT_AUDIENCE:-tenant-api}
+export HELM_BIN=${HELM_BIN:-$(command -v helm)} PORT=${PORT:-8080}
+
+npx --no-install tsc -p tsconfig.build.json
+node dist/db/migrate.js
+
+pids=()
+stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap stop EXIT INT TERM
+node dist/worker.js &
+pids+=($!)
+if [ -f dist/api/server.js ]; then
+  node dist/api/server.js &
+  pids+=($!)
+fi
+cat >&2 <<MSG
+
+  Temporal Web UI  $TEMPORAL_UI_URL  (filter: TenantStatus="active")
+  API              http://127.0.0.1:$PORT   (GET /healthz, /readyz, /metrics)
+  Kubernetes       KUBECONFIG=$KUBECONFIG kubectl get ns -l app.kubernetes.io/managed-by=tenant-provisioner
+  Send a paid event:  npm run send-test-event -- --customer cus_demo --plan starter
+
+MSG
+wait -n "${pids[@]}"
