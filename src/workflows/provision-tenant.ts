@@ -285,7 +285,14 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
   }
 
   if (!carried) {
-    setStatus('provisioning');
+    // Whoever started the workflow, the Web UI can find it by tenant, plan and customer.
+    upsertSearchAttributes([
+      { key: SEARCH_ATTRIBUTES.tenantId, value: tenantId },
+      { key: SEARCH_ATTRIBUTES.plan, value: input.plan },
+      ...(input.customerId ? [{ key: SEARCH_ATTRIBUTES.customerId, value: input.customerId }] : []),
+      { key: SEARCH_ATTRIBUTES.status, value: 'provisioning' },
+    ]);
+    setCurrentDetails(describe(progress));
     await provision();
   }
 

@@ -103,6 +103,15 @@ describe('provisioning on the real stack', () => {
       expect(deployments).toHaveLength(1);
       expect(deployments[0]!.status?.readyReplicas).toBe(plan.app.replicas);
 
+      // The Web UI finds the tenant by its search attributes.
+      await eventually(async () => {
+        const found: string[] = [];
+        for await (const wf of client.workflow.list({ query: `TenantId="${tenantId}" AND TenantStatus="active" AND TenantPlan="pro" AND CustomerId="cus_test123"` })) {
+          found.push(wf.workflowId);
+        }
+        return found.length === 1 && found[0] === tenantWorkflowId(tenantId);
+      }, 30_000, 'the workflow by its search attributes');
+
       // PostgreSQL mirror: the row and the audit trail.
       const row = await db.tenant.findUniqueOrThrow({ where: { id: tenantId }, include: { steps: true } });
       expect(row).toMatchObject({ status: 'active', namespace, plan: 'pro', currentStep: null, lastError: null, workflowId: tenantWorkflowId(tenantId) });
