@@ -39,6 +39,23 @@ export async function temporalClient(): Promise<{ client: Client; connection: Co
   return { client: new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' }), connection };
 }
 
+/** A Temporal client for the whole test file: connected before the first test, closed after the last. */
+export function useTemporalClient(): { readonly client: Client } {
+  let t: { client: Client; connection: Connection } | undefined;
+  beforeAll(async () => {
+    t = await temporalClient();
+  });
+  afterAll(async () => {
+    await t?.connection.close();
+  });
+  return {
+    get client(): Client {
+      if (!t) throw new Error('the Temporal client is used before beforeAll connected it');
+      return t.client;
+    },
+  };
+}
+
 const bundles = new Map<string, Promise<{ code: string }>>();
 
 /** Bundles workflow code once per test file (webpack takes a few seconds). */

@@ -12,7 +12,7 @@ import type {
   V1Secret,
 } from '@kubernetes/client-node';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { WorkflowFailedError, type Client } from '@temporalio/client';
+import { WorkflowFailedError } from '@temporalio/client';
 import { createActivities } from '../../src/activities';
 import { deprovisionSignal, statusQuery, tenantWorkflowId, PROVISION_STEPS } from '../../src/contract';
 import { createHelm } from '../../src/helm/helm';
@@ -20,7 +20,7 @@ import { LABEL_MANAGED_BY, LABEL_PLAN, LABEL_TENANT_ID } from '../../src/k8s/lab
 import { loadPlanCatalogue } from '../../src/plans';
 import { TENANT_RELEASE_NAME } from '../../src/naming';
 import type { provisionTenant } from '../../src/workflows';
-import { ROOT, env, eventually, newTenantId, realDeps, temporalClient, testDb, testKube, uniqueTaskQueue, withWorker } from './helpers';
+import { ROOT, env, eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 
 const workflowsPath = require.resolve('../../src/workflows');
 const plans = loadPlanCatalogue();
@@ -28,16 +28,9 @@ const plans = loadPlanCatalogue();
 describe('provisioning on the real stack', () => {
   const kube = testKube();
   const db = testDb();
-  let client: Client;
-  let close: () => Promise<void>;
+  const temporal = useTemporalClient();
 
-  beforeAll(async () => {
-    const t = await temporalClient();
-    client = t.client;
-    close = () => t.connection.close();
-  });
   afterAll(async () => {
-    await close();
     await db.$disconnect();
   });
 
@@ -51,7 +44,7 @@ describe('provisioning on the real stack', () => {
     const plan = plans.get('pro');
 
     await withWorker({ taskQueue, workflowsPath, activities: createActivities(realDeps(db)) }, async () => {
-      const handle = await client.workflow.start<typeof provisionTenant>('provisionTenant', {
+      const handle = await temporal.client.workflow.start<typeof provisionTenant>('provisionTenant', {
         taskQueue,
         workflowId: tenantWorkflowId(tenantId),
         args: [{ tenantId, plan: 'pro', customerId: 'cus_test123' }],
@@ -106,7 +99,7 @@ describe('provisioning on the real stack', () => {
       // The Web UI finds the tenant by its search attributes.
       await eventually(async () => {
         const found: string[] = [];
-        for await (const wf of client.workflow.list({ query: `TenantId="${tenantId}" AND TenantStatus="active" AND TenantPlan="pro" AND CustomerId="cus_test123"` })) {
+        for await (const wf of temporal.client.workflow.list({ query: `TenantId="${tenantId}" AND TenantStatus="active" AND TenantPlan="pro" AND CustomerId="cus_test123"` })) {
           found.push(wf.workflowId);
         }
         return found.length === 1 && found[0] === tenantWorkflowId(tenantId);
@@ -135,7 +128,7 @@ describe('provisioning on the real stack', () => {
     const deps = realDeps(db, { chart: path.join(ROOT, 'test/fixtures/charts/broken') });
 
     const err = await withWorker({ taskQueue, workflowsPath, activities: createActivities(deps) }, async () => {
-      const handle = await client.workflow.start<typeof provisionTenant>('provisionTenant', {
+      const handle = await temporal.client.workflow.start<typeof provisionTenant>('provisionTenant', {
         taskQueue,
         workflowId: tenantWorkflowId(tenantId),
         args: [{ tenantId, plan: 'starter' }],

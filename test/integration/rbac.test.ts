@@ -10,13 +10,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { KubeConfig, type V1ConfigMap, type V1Namespace, type V1Secret } from '@kubernetes/client-node';
-import type { Client } from '@temporalio/client';
 import { createActivities } from '../../src/activities';
 import { deprovisionSignal, statusQuery, tenantWorkflowId } from '../../src/contract';
 import { createHelm } from '../../src/helm/helm';
 import { classifyKubeError, kubeErrorInfo } from '../../src/k8s/errors';
 import type { provisionTenant } from '../../src/workflows';
-import { ROOT, env, eventually, newTenantId, realDeps, temporalClient, testDb, testKube, uniqueTaskQueue, withWorker } from './helpers';
+import { ROOT, env, eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 
 const run = promisify(execFile);
 const workflowsPath = require.resolve('../../src/workflows');
@@ -32,8 +31,7 @@ describe('provisioner RBAC on the real API server', () => {
   const db = testDb();
   const dir = mkdtempSync(path.join(os.tmpdir(), 'rbac-'));
   const saKubeconfig = path.join(dir, 'kubeconfig');
-  let client: Client;
-  let closeTemporal: () => Promise<void>;
+  const temporal = useTemporalClient();
 
   beforeAll(async () => {
     await admin.apply<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns } });
@@ -60,15 +58,11 @@ describe('provisioner RBAC on the real API server', () => {
       currentContext: 'worker',
     });
     writeFileSync(saKubeconfig, kc.exportConfig(), { mode: 0o600 });
-    const t = await temporalClient();
-    client = t.client;
-    closeTemporal = () => t.connection.close();
     // RBAC and the admission policy take a moment to reach the authorizer's caches.
     await eventually(async () => (await canI('create', 'namespaces')) === true, 30_000, 'the ClusterRoleBinding to take effect');
   });
 
   afterAll(async () => {
-    await closeTemporal?.();
     await adminHelm.uninstall({ release, namespace: ns, timeoutSeconds: 60 }).catch(() => undefined);
     await admin.delete({ apiVersion: 'v1', kind: 'Namespace', name: ns });
     await admin.delete({ apiVersion: 'v1', kind: 'Namespace', name: victim });
@@ -92,7 +86,7 @@ describe('provisioner RBAC on the real API server', () => {
     const tenantId = newTenantId();
     const namespace = `tenant-${tenantId}`;
     await withWorker({ taskQueue, workflowsPath, activities: createActivities(realDeps(db, { kubeconfig: saKubeconfig })) }, async () => {
-      const handle = await client.workflow.start<typeof provisionTenant>('provisionTenant', {
+      const handle = await temporal.client.workflow.start<typeof provisionTenant>('provisionTenant', {
         taskQueue,
         workflowId: tenantWorkflowId(tenantId),
         args: [{ tenantId, plan: 'starter' }],

@@ -13,11 +13,11 @@ import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
 import { changePlanSignal, deprovisionSignal, resumeSignal, statusQuery, suspendSignal, tenantWorkflowId } from '../../src/contract';
 import type { provisionTenant } from '../../src/workflows';
-import { env, eventually, newTenantId, temporalClient, uniqueTaskQueue, withWorker } from './helpers';
+import { env, eventually, newTenantId, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 import { mockActivities, type Mocks } from './mock-activities';
 
 const HISTORIES = path.resolve(__dirname, '../histories');
@@ -73,14 +73,7 @@ function historyFiles(): string[] {
 
 describe('replay of recorded ProvisionTenant histories', () => {
   if (process.env.RECORD_HISTORIES === '1') {
-    let client: Client;
-    let close: () => Promise<void>;
-    beforeAll(async () => {
-      const t = await temporalClient();
-      client = t.client;
-      close = () => t.connection.close();
-    });
-    afterAll(() => close());
+    const temporal = useTemporalClient();
 
     it.each(Object.keys(scenarios))('records %s', async (name) => {
       const taskQueue = uniqueTaskQueue(`record-${name}`);
@@ -91,12 +84,12 @@ describe('replay of recorded ProvisionTenant histories', () => {
         const options = { taskQueue, workflowId: tenantWorkflowId(tenantId), args: [{ tenantId, plan: 'starter' }] as [{ tenantId: string; plan: string }] };
         const handle =
           name === 'deprovision-before-start'
-            ? await client.workflow.signalWithStart<typeof provisionTenant, [{ reason?: string }]>('provisionTenant', {
+            ? await temporal.client.workflow.signalWithStart<typeof provisionTenant, [{ reason?: string }]>('provisionTenant', {
                 ...options,
                 signal: deprovisionSignal,
                 signalArgs: [{ reason: 'deleted before paid' }],
               })
-            : await client.workflow.start<typeof provisionTenant>('provisionTenant', options);
+            : await temporal.client.workflow.start<typeof provisionTenant>('provisionTenant', options);
         await scenarios[name]!.run(handle, acts);
         // The CLI's JSON is the format `temporal workflow show` gives operators, and replay reads it.
         const { stdout } = await run('temporal', [

@@ -3,7 +3,7 @@
  * query, signals during and after provisioning, idempotent starts and continue-as-new.
  */
 import { ActivityFailure, ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
-import type { Client, WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import type { Activities } from '../../src/activities';
 import {
   PROVISION_STEPS,
@@ -17,7 +17,7 @@ import {
   type ProvisionTenantResult,
 } from '../../src/contract';
 import type { provisionTenant } from '../../src/workflows';
-import { eventually, newTenantId, temporalClient, uniqueTaskQueue, withWorker } from './helpers';
+import { eventually, newTenantId, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 import { mockActivities } from './mock-activities';
 
 /** The activity each provisioning step runs, and the compensation registered before it. */
@@ -43,18 +43,10 @@ const ALL_COMPENSATIONS = new Set(Object.values(COMPENSATION));
 const workflowsPath = require.resolve('../../src/workflows');
 
 describe('ProvisionTenant workflow (real Temporal server, mock activities)', () => {
-  let client: Client;
-  let close: () => Promise<void>;
-
-  beforeAll(async () => {
-    const t = await temporalClient();
-    client = t.client;
-    close = () => t.connection.close();
-  });
-  afterAll(() => close());
+  const temporal = useTemporalClient();
 
   function start(tenantId: string, taskQueue: string, extra: { plan?: string; maxHistoryEvents?: number } = {}) {
-    return client.workflow.start<typeof provisionTenant>('provisionTenant', {
+    return temporal.client.workflow.start<typeof provisionTenant>('provisionTenant', {
       taskQueue,
       workflowId: tenantWorkflowId(tenantId),
       args: [{ tenantId, plan: extra.plan ?? 'starter', maxHistoryEvents: extra.maxHistoryEvents }],
@@ -257,7 +249,7 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
       const first = await start(tenantId, taskQueue);
       await expect(start(tenantId, taskQueue)).rejects.toBeInstanceOf(WorkflowExecutionAlreadyStartedError);
       // signalWithStart on a running tenant signals the existing run instead of starting another.
-      const again = await client.workflow.signalWithStart<typeof provisionTenant, [{ plan: string }]>('provisionTenant', {
+      const again = await temporal.client.workflow.signalWithStart<typeof provisionTenant, [{ plan: string }]>('provisionTenant', {
         taskQueue,
         workflowId: tenantWorkflowId(tenantId),
         args: [{ tenantId, plan: 'starter' }],
