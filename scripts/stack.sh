@@ -104,7 +104,7 @@ pg_down() {
   fi
 }
 
-psql_admin() { psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
+psql_admin() { PGCONNECT_TIMEOUT=5 psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -v ON_ERROR_STOP=1 "$@"; }
 
 # --- Temporal ----------------------------------------------------------------------------------
 
@@ -157,7 +157,7 @@ kube_up() {
   if cluster_exists; then
     if ! kube_ready; then
       log "starting the existing Kubernetes cluster $CLUSTER"
-      kwokctl start cluster --name "$CLUSTER" >>"$STACK_DIR/kwokctl.log" 2>&1 ||
+      timeout 300 kwokctl start cluster --name "$CLUSTER" >>"$STACK_DIR/kwokctl.log" 2>&1 ||
         die "kwokctl start cluster failed; see $STACK_DIR/kwokctl.log"
     else
       log "Kubernetes already running on 127.0.0.1:$KUBE_PORT"
@@ -168,7 +168,7 @@ kube_up() {
       die "port $KUBE_PORT is taken${owner:+ by $owner}; stop it or set STACK_KUBE_PORT"
     fi
     log "creating the Kubernetes cluster $CLUSTER (kube-apiserver on 127.0.0.1:$KUBE_PORT)"
-    kwokctl create cluster --name "$CLUSTER" --runtime binary \
+    timeout 600 kwokctl create cluster --name "$CLUSTER" --runtime binary \
       --kubeconfig "$KUBECONFIG_FILE" \
       --kube-apiserver-port "$KUBE_PORT" \
       --etcd-binary "$BIN/etcd" \
@@ -182,7 +182,7 @@ kube_up() {
   local have
   have=$(kube get nodes --no-headers 2>/dev/null | wc -l)
   if [ "$have" -lt "$KWOK_NODES" ]; then
-    kwokctl scale node --name "$CLUSTER" --replicas "$KWOK_NODES" >>"$STACK_DIR/kwokctl.log" 2>&1 ||
+    timeout 120 kwokctl scale node --name "$CLUSTER" --replicas "$KWOK_NODES" >>"$STACK_DIR/kwokctl.log" 2>&1 ||
       die "kwokctl scale node failed; see $STACK_DIR/kwokctl.log"
   fi
   wait_for "simulated nodes" 60 nodes_ready || die "kwok nodes did not become Ready; see $KWOK_WORKDIR/clusters/$CLUSTER/logs"
@@ -194,7 +194,7 @@ nodes_ready() { [ "$(kube get nodes --no-headers 2>/dev/null | grep -c ' Ready')
 
 kube_down() {
   cluster_exists || return 0
-  kwokctl delete cluster --name "$CLUSTER" >>"$STACK_DIR/kwokctl.log" 2>&1 || log "kwokctl delete cluster reported an error; see $STACK_DIR/kwokctl.log"
+  timeout 120 kwokctl delete cluster --name "$CLUSTER" >>"$STACK_DIR/kwokctl.log" 2>&1 || log "kwokctl delete cluster reported an error; see $STACK_DIR/kwokctl.log"
   rm -f "$KUBECONFIG_FILE"
   log "deleted the Kubernetes cluster $CLUSTER"
 }
