@@ -112,11 +112,13 @@ temporal_ready() { temporal operator cluster health --address "127.0.0.1:$TEMPOR
 
 temporal_up() {
   need_tools temporal
-  if pid_alive "$STACK_DIR/temporal.pid"; then
+  if pid_alive "$STACK_DIR/temporal.pid" && grep -qa "$STACK_DIR/temporal.db" "/proc/$(cat "$STACK_DIR/temporal.pid")/cmdline" 2>/dev/null; then
     log "Temporal already running (pid $(cat "$STACK_DIR/temporal.pid"))"
-    wait_for "Temporal" 60 temporal_ready || die "Temporal (pid $(cat "$STACK_DIR/temporal.pid")) does not answer; see $STACK_DIR/temporal.log"
-    return
+    if wait_for "Temporal" 20 temporal_ready; then return; fi
+    log "Temporal (pid $(cat "$STACK_DIR/temporal.pid")) does not answer; restarting it (its log: $STACK_DIR/temporal.log)"
+    stop_pidfile "$STACK_DIR/temporal.pid" Temporal
   fi
+  rm -f "$STACK_DIR/temporal.pid"
   local p owner
   for p in "$TEMPORAL_PORT" "$TEMPORAL_UI_PORT"; do
     if port_open "$p"; then
