@@ -15,6 +15,7 @@ import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { V1Namespace } from '@kubernetes/client-node';
 import type { Db } from '../db/client';
+import { isPrismaError, toDbActivityError } from '../db/errors';
 import type { Helm } from '../helm/helm';
 import { HelmError } from '../helm/helm';
 import type { Kube } from '../k8s/client';
@@ -107,8 +108,19 @@ export function createActivities(deps: ActivityDeps) {
         ? ApplicationFailure.retryable(err.message, 'HelmFailed')
         : ApplicationFailure.nonRetryable(err.message, 'HelmRejected');
     }
+    if (isPrismaError(err)) return toDbActivityError(err, `${what} (database)`);
     if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'number') return toActivityError(err, what);
     return err instanceof Error ? err : new Error(String(err));
+  }
+
+  /** Activities that only touch PostgreSQL: errors become retryable or final failures. */
+  async function dbOnly<T>(what: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (err) {
+      if (err instanceof ApplicationFailure) throw err;
+      throw toDbActivityError(err, what);
+    }
   }
 
   /** Kubernetes calls: errors become retryable or final failures with the action named. */
@@ -138,30 +150,32 @@ export function createActivities(deps: ActivityDeps) {
   return {
     /** Step 1: the tenant row, status `provisioning`. A failed or removed tenant may be provisioned again. */
     async recordTenant(input: { tenantId: string; plan: string; userId?: string; customerId?: string }): Promise<void> {
-      plan(input.plan);
-      const workflowId = tenantWorkflowId(input.tenantId);
-      const existing = await db.tenant.findUnique({ where: { id: input.tenantId } });
-      if (!existing) {
-        await db.tenant.upsert({
-          where: { id: input.tenantId },
-          create: {
-            id: input.tenantId,
-            userId: input.userId ?? null,
-            plan: input.plan,
-            status: 'provisioning',
-            workflowId,
-            currentStep: 'recordTenant',
-            metadata: input.customerId ? { stripeCustomerId: input.customerId } : {},
-          },
-          update: {},
-        });
-      } else if (existing.status === 'failed' || existing.status === 'deprovisioned') {
-        await db.tenant.update({
-          where: { id: input.tenantId },
-          data: { status: 'provisioning', plan: input.plan, lastError: null, currentStep: 'recordTenant' },
-        });
-      }
-      await audit(input.tenantId, 'recordTenant', 'succeeded');
+      return dbOnly('record tenant', async () => {
+        plan(input.plan);
+        const workflowId = tenantWorkflowId(input.tenantId);
+        const existing = await db.tenant.findUnique({ where: { id: input.tenantId } });
+        if (!existing) {
+          await db.tenant.upsert({
+            where: { id: input.tenantId },
+            create: {
+              id: input.tenantId,
+              userId: input.userId ?? null,
+              plan: input.plan,
+              status: 'provisioning',
+              workflowId,
+              currentStep: 'recordTenant',
+              metadata: input.customerId ? { stripeCustomerId: input.customerId } : {},
+            },
+            update: {},
+          });
+        } else if (existing.status === 'failed' || existing.status === 'deprovisioned') {
+          await db.tenant.update({
+            where: { id: input.tenantId },
+            data: { status: 'provisioning', plan: input.plan, lastError: null, currentStep: 'recordTenant' },
+          });
+        }
+        await audit(input.tenantId, 'recordTenant', 'succeeded');
+      });
     },
 
     /** Step 2: the namespace name, a pure function of the tenant id, stored on the row. */
@@ -255,28 +269,34 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Step 8 and every later status change, mirrored into the tenant row and the step log. */
     async setTenantStatus(input: { tenantId: string; status: TenantStatus; step: string; error?: string }): Promise<void> {
-      await db.tenant.update({
-        where: { id: input.tenantId },
-        data: {
-          status: input.status,
-          currentStep: null,
-          ...(input.status === 'failed' ? { lastError: input.error ?? 'unknown error' } : {}),
-          ...(input.status === 'active' ? { lastError: null } : {}),
-        },
+      return dbOnly('update tenant status', async () => {
+        await db.tenant.update({
+          where: { id: input.tenantId },
+          data: {
+            status: input.status,
+            currentStep: null,
+            ...(input.status === 'failed' ? { lastError: input.error ?? 'unknown error' } : {}),
+            ...(input.status === 'active' ? { lastError: null } : {}),
+          },
+        });
+        await audit(input.tenantId, input.step, input.status === 'failed' ? 'failed' : 'succeeded', `status ${input.status}${input.error ? `: ${input.error}` : ''}`);
       });
-      await audit(input.tenantId, input.step, input.status === 'failed' ? 'failed' : 'succeeded', `status ${input.status}${input.error ? `: ${input.error}` : ''}`);
     },
 
     /** A lifecycle change failed for good: the tenant stays as it was, the reason is recorded. */
     async recordTenantError(input: { tenantId: string; step: string; error: string }): Promise<void> {
-      await db.tenant.update({ where: { id: input.tenantId }, data: { lastError: input.error, currentStep: null } });
-      await audit(input.tenantId, input.step, 'failed', input.error);
+      return dbOnly('record tenant error', async () => {
+        await db.tenant.update({ where: { id: input.tenantId }, data: { lastError: input.error, currentStep: null } });
+        await audit(input.tenantId, input.step, 'failed', input.error);
+      });
     },
 
     async setTenantPlan(input: { tenantId: string; plan: string }): Promise<void> {
-      plan(input.plan);
-      await db.tenant.update({ where: { id: input.tenantId }, data: { plan: input.plan, lastError: null } });
-      await audit(input.tenantId, 'changePlan', 'succeeded', `plan ${input.plan}`);
+      return dbOnly('update tenant plan', async () => {
+        plan(input.plan);
+        await db.tenant.update({ where: { id: input.tenantId }, data: { plan: input.plan, lastError: null } });
+        await audit(input.tenantId, 'changePlan', 'succeeded', `plan ${input.plan}`);
+      });
     },
 
     // --- compensations and teardown: all tolerate "already gone" ------------------------------
