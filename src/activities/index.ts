@@ -150,9 +150,14 @@ export function createActivities(deps: ActivityDeps) {
   return {
     /** Step 1: the tenant row, status `provisioning`. A failed or removed tenant may be provisioned again. */
     async recordTenant(input: { tenantId: string; plan: string; userId?: string; customerId?: string }): Promise<void> {
+      let workflowId: string;
+      try {
+        workflowId = tenantWorkflowId(input.tenantId);
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidTenant');
+      }
       return dbOnly('record tenant', async () => {
         plan(input.plan);
-        const workflowId = tenantWorkflowId(input.tenantId);
         const existing = await db.tenant.findUnique({ where: { id: input.tenantId } });
         if (!existing) {
           await db.tenant.upsert({

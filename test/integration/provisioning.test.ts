@@ -205,6 +205,22 @@ describe('provisioning on the real stack', () => {
     expect(await read('v1', 'Namespace', namespace)).toBeUndefined();
   });
 
+  it('rejects a bad tenant id or an unknown plan at once, without retries or side effects', async () => {
+    const acts = createActivities(realDeps(db));
+    const env = new MockActivityEnvironment();
+    await expect(env.run(() => acts.recordTenant({ tenantId: 'not-a-uuid', plan: 'starter' }))).rejects.toMatchObject({
+      type: 'InvalidTenant',
+      nonRetryable: true,
+    });
+    const tenantId = newTenantId();
+    await expect(env.run(() => acts.recordTenant({ tenantId, plan: 'platinum' }))).rejects.toMatchObject({
+      type: 'UnknownPlan',
+      nonRetryable: true,
+      message: expect.stringMatching(/platinum.*starter/s) as unknown,
+    });
+    expect(await db.tenant.findUnique({ where: { id: tenantId } })).toBeNull();
+  });
+
   it('refuses to take over or delete a namespace that belongs to someone else', async () => {
     const tenantId = newTenantId();
     const namespace = `tenant-${tenantId}`;
