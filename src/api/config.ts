@@ -1,0 +1,67 @@
+/**
+ * API configuration from environment variables, validated once at start-up. A missing or bad value
+ * stops the process with the variable's name (never its value: several of them are secrets).
+ */
+import { z } from 'zod';
+import { ConfigError } from '../config';
+import { TASK_QUEUE_DEFAULT } from '../contract';
+
+export { ConfigError };
+
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const secret = (minLength: number, what: string) =>
+  z.string({ error: 'is required' }).min(minLength, `must be at least ${minLength} characters (${what})`);
+
+const DAY = 86_400;
+
+const schema = z.object({
+  DATABASE_URL: z.string({ error: 'is required' }).startsWith('postgres', 'must be a postgresql:// URL').pipe(z.url('must be a postgresql:// URL')),
+  DB_POOL_SIZE: int(1, 100).default(10),
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
+  /** Deadline of each Temporal call the API makes (start, signal). */
+  TEMPORAL_TIMEOUT_MS: int(100, 60_000).default(5_000),
+  /** Budget for the live `status` query; PostgreSQL answers when Temporal is slower. */
+  STATUS_QUERY_TIMEOUT_MS: int(50, 10_000).default(750),
+  /** Deadline of each readiness check. */
+  READY_TIMEOUT_MS: int(100, 30_000).default(2_000),
+  STRIPE_WEBHOOK_SECRET: z.string({ error: 'is required' }).startsWith('whsec_', 'must be a Stripe webhook signing secret (whsec_...)'),
+  /** Not needed to verify webhooks; accepted so one environment serves future Stripe API calls. */
+  STRIPE_API_KEY: z.string().regex(/^(sk|rk)_/, 'must be a Stripe secret or restricted key (sk_... or rk_...)').optional(),
+  /** Stripe's default is 300 s; a replayed request older than this is refused. */
+  STRIPE_WEBHOOK_TOLERANCE_SECONDS: int(1, 3600).default(300),
+  WEBHOOK_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'must be a size like 256kb').default('256kb'),
+  JWT_SECRET: secret(32, 'an HS256 key needs 256 bits'),
+  JWT_ISSUER: z.string({ error: 'is required' }).min(1),
+  JWT_AUDIENCE: z.string({ error: 'is required' }).min(1),
+  JWT_CLOCK_TOLERANCE_SECONDS: int(0, 300).default(5),
+  SERVICE_TOKEN: secret(32, 'a guessable service token is no authentication').regex(
+    /^[A-Za-z0-9\-._~+/]+=*$/,
+    'must use only the characters of a bearer token (letters, digits and -._~+/, = padding at the end)',
+  ),
+  HOST: z.string().min(1).default('0.0.0.0'),
+  PORT: int(0, 65_535).default(8080),
+  /** Grace period between a subscription's deletion and the tenant's teardown. */
+  DEPROVISION_GRACE_SECONDS: int(0, 365 * DAY).default(7 * DAY),
+  PLANS_JSON: z.string().optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** How long SIGTERM waits for in-flight requests before closing connections. */
+  SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(20_000),
+});
+
+export type ApiConfig = z.infer<typeof schema>;
+
+/** Blank values count as unset: deployment templates render unset variables as "". */
+function withoutBlanks(env: NodeJS.ProcessEnv): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1].trim() !== ''));
+}
+
+export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
+  const parsed = schema.safeParse(withoutBlanks(env));
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+    throw new ConfigError(`invalid API configuration:\n${problems}`);
+  }
+  return parsed.data;
+}

@@ -1,0 +1,66 @@
+/**
+ * Prometheus metrics, on a registry of the app's own (several apps may live in one test process).
+ * Label values come from closed sets (route patterns, not URLs; outcomes; tenant statuses), so a
+ * client cannot grow the number of series.
+ */
+import type { RequestHandler } from 'express';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type WebhookOutcome = 'dispatched' | 'recorded' | 'ignored' | 'duplicate' | 'rejected' | 'unavailable' | 'error';
+
+export interface Metrics {
+  registry: Registry;
+  httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  webhookEvents: Counter<'type' | 'outcome'>;
+  middleware: RequestHandler;
+}
+
+export interface MetricsOptions {
+  /** Tenants by status, read when Prometheus scrapes; undefined keeps the previous values. */
+  tenantCounts?: () => Promise<Record<string, number> | undefined>;
+  defaultMetrics?: boolean;
+}
+
+export function createMetrics(options: MetricsOptions = {}): Metrics {
+  const registry = new Registry();
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'HTTP request durations by route pattern and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  const webhookEvents = new Counter({
+    name: 'webhook_events_total',
+    help: 'Stripe webhook deliveries by event type and outcome',
+    labelNames: ['type', 'outcome'] as const,
+    registers: [registry],
+  });
+  const tenantCounts = options.tenantCounts;
+  new Gauge({
+    name: 'tenants',
+    help: 'Tenants by status (from PostgreSQL, read at scrape time)',
+    labelNames: ['status'] as const,
+    registers: [registry],
+    async collect() {
+      const counts = tenantCounts ? await tenantCounts().catch(() => undefined) : undefined;
+      if (!counts) return;
+      this.reset();
+      for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+    },
+  });
+
+  const middleware: RequestHandler = (req, res, next) => {
+    const end = httpDuration.startTimer({ method: req.method });
+    res.on('finish', () => {
+      // The matched pattern (e.g. /api/tenants/:tenantId), never the raw path.
+      const route = req.route ? `${req.baseUrl}${String((req.route as { path: unknown }).path)}` : 'unmatched';
+      end({ route, status_code: String(res.statusCode) });
+    });
+    next();
+  };
+
+  return { registry, httpDuration, webhookEvents, middleware };
+}

@@ -1,0 +1,195 @@
+/**
+ * Tenant endpoints.
+ *
+ * Users (bearer JWT):
+ *   GET  /api/tenants/status      → 200 { userId, tenants: TenantView[] }  (the caller's tenants only)
+ *   GET  /api/tenants/:tenantId   → 200 TenantView, 404 when it is not the caller's (whether or not it exists)
+ * The service (bearer SERVICE_TOKEN, with an Idempotency-Key header):
+ *   POST /api/tenants/provision   { userId, plan, tenantId? }               → 202 { workflowId, tenantId }
+ *   POST /api/tenants/deprovision { tenantId, reason?, graceSeconds? }       → 202 { workflowId, tenantId }
+ *
+ * Progress comes from PostgreSQL (the tenant row and the tenant_steps log the activities write);
+ * for a tenant still provisioning or deprovisioning the live `status` query is asked too, with a
+ * short deadline, and wins when it answers.
+ */
+import express, { type Router } from 'express';
+import { z } from 'zod';
+import type { Db } from '../db/client';
+import { PROVISION_STEPS, tenantWorkflowId, type TenantProgress } from '../contract';
+import type { Tenant } from '../generated/prisma/client';
+import type { PlanCatalogue } from '../plans';
+import type { createAuth } from './auth';
+import { principalUserId } from './auth';
+import { isUuid, tenantIdForRequest } from './ids';
+import { idempotencyKeyOf, requestHash, runIdempotent, storedProblem } from './idempotency';
+import { HttpProblem, validationProblem } from './problem';
+import { ensureTenantRow, withTenantLock } from './store';
+import type { TenantWorkflows } from './temporal';
+
+export interface TenantsDeps {
+  db: Db;
+  workflows: TenantWorkflows;
+  plans: PlanCatalogue;
+  auth: ReturnType<typeof createAuth>;
+  statusQueryTimeoutMs: number;
+}
+
+export interface TenantView {
+  tenantId: string;
+  workflowId: string;
+  status: string;
+  plan: string;
+  namespace: string | null;
+  currentStep: string | null;
+  progress: { completed: number; total: number; completedSteps: string[] };
+  lastError: string | null;
+  deprovisionAt?: string;
+  createdAt: string;
+  updatedAt: string;
+  /** Where status and progress were read: the live workflow, or PostgreSQL's mirror. */
+  source: 'temporal' | 'postgres';
+}
+
+const IN_PROGRESS = new Set(['provisioning', 'deprovisioning']);
+const MAX_TENANTS_LISTED = 100;
+const JSON_LIMIT = '16kb';
+
+const uuid = z.string().refine(isUuid, 'must be a UUID').transform((s) => s.toLowerCase());
+const provisionBody = z.strictObject({
+  userId: uuid,
+  plan: z.string().min(1).max(50),
+  tenantId: uuid.optional(),
+});
+const deprovisionBody = z.strictObject({
+  tenantId: uuid,
+  reason: z.string().max(500).optional(),
+  graceSeconds: z.number().int().min(0).max(365 * 86_400).optional(),
+});
+
+/** Which provisioning steps have succeeded in the tenant's latest attempt, per tenant. */
+async function completedSteps(db: Db, tenantIds: string[]): Promise<Map<string, string[]>> {
+  const rows = await db.tenantStep.findMany({
+    where: { tenantId: { in: tenantIds }, phase: 'succeeded', step: { in: [...PROVISION_STEPS] } },
+    select: { tenantId: true, step: true, createdAt: true },
+    orderBy: { id: 'asc' },
+  });
+  const result = new Map<string, string[]>();
+  for (const id of tenantIds) {
+    const mine = rows.filter((r) => r.tenantId === id);
+    // A re-provisioned tenant (after a failure) starts over at its latest recordTenant.
+    const since = mine.filter((r) => r.step === 'recordTenant').reduce((t, r) => Math.max(t, r.createdAt.getTime()), 0);
+    const done = new Set(mine.filter((r) => r.createdAt.getTime() >= since).map((r) => r.step));
+    result.set(id, PROVISION_STEPS.filter((s) => done.has(s)));
+  }
+  return result;
+}
+
+function view(row: Tenant, steps: string[], live: TenantProgress | undefined): TenantView {
+  const completed = live ? [...live.completedSteps] : steps;
+  return {
+    tenantId: row.id,
+    workflowId: row.workflowId,
+    status: live?.status ?? row.status,
+    plan: live?.plan ?? row.plan,
+    namespace: live?.namespace ?? row.namespace,
+    currentStep: live ? (live.currentStep ?? null) : row.currentStep,
+    progress: { completed: completed.length, total: PROVISION_STEPS.length, completedSteps: completed },
+    lastError: live?.lastError ? `${live.lastError.step} failed: ${live.lastError.message}` : row.lastError,
+    ...(live?.deprovisionAt ? { deprovisionAt: live.deprovisionAt } : {}),
+    createdAt: row.createdAt.toISOString(),
+    updatedAt: (live ? new Date(Math.max(row.updatedAt.getTime(), Date.parse(live.updatedAt) || 0)) : row.updatedAt).toISOString(),
+    source: live ? 'temporal' : 'postgres',
+  };
+}
+
+export function tenantsRouter(deps: TenantsDeps): Router {
+  const { db, workflows, plans, auth } = deps;
+  const router = express.Router();
+  const json = express.json({ limit: JSON_LIMIT, strict: true, type: 'application/json' });
+
+  async function views(rows: Tenant[]): Promise<TenantView[]> {
+    const steps = await completedSteps(db, rows.map((r) => r.id));
+    const live = await Promise.all(rows.map(async (r) => (IN_PROGRESS.has(r.status) ? workflows.query(r.id, deps.statusQueryTimeoutMs) : undefined)));
+    return rows.map((r, i) => view(r, steps.get(r.id) ?? [], live[i]));
+  }
+
+  router.get('/api/tenants/status', auth.requireUser, async (_req, res) => {
+    const userId = principalUserId(res.locals);
+    const rows = await db.tenant.findMany({ where: { userId }, orderBy: { createdAt: 'asc' }, take: MAX_TENANTS_LISTED });
+    res.json({ userId, tenants: await views(rows) });
+  });
+
+  router.get('/api/tenants/:tenantId', auth.requireUser, async (req, res) => {
+    const userId = principalUserId(res.locals);
+    const tenantId = String(req.params.tenantId);
+    const notFound = new HttpProblem('tenant-not-found', `you have no tenant ${isUuid(tenantId) ? tenantId : 'with that id'}`);
+    if (!isUuid(tenantId)) throw notFound;
+    // Someone else's tenant and a tenant that does not exist look the same.
+    const row = await db.tenant.findFirst({ where: { id: tenantId.toLowerCase(), userId } });
+    if (!row) throw notFound;
+    const [one] = await views([row]);
+    res.json(one);
+  });
+
+  /** Parses the JSON body of an internal request; rejects other media types. */
+  function body<T>(req: express.Request, schema: z.ZodType<T>, what: string): T {
+    if (!req.is('application/json')) throw new HttpProblem('unsupported-media-type', 'send the request body as application/json');
+    const parsed = schema.safeParse(req.body);
+    if (!parsed.success) throw validationProblem(parsed.error, what);
+    return parsed.data;
+  }
+
+  /** Idempotent execution plus the replay of a stored answer (including a stored 4xx problem). */
+  async function idempotent(
+    req: express.Request,
+    res: express.Response,
+    payload: unknown,
+    handler: (key: string) => Promise<{ status: number; body: Record<string, unknown> }>,
+  ): Promise<void> {
+    const key = idempotencyKeyOf(req);
+    const result = await runIdempotent(db, key, requestHash(req.method, req.path, payload), () => handler(key));
+    if (result.replayed) res.setHeader('Idempotent-Replayed', 'true');
+    const problem = result.replayed ? storedProblem(result.body) : undefined;
+    if (problem) throw problem;
+    res.status(result.status).json(result.body);
+  }
+
+  router.post('/api/tenants/provision', auth.requireService, json, async (req, res) => {
+    const input = body(req, provisionBody, 'the provision request');
+    await idempotent(req, res, input, async (key) => {
+      if (!plans.ids().includes(input.plan)) {
+        throw new HttpProblem('unknown-plan', `plan ${JSON.stringify(input.plan)} is not in the catalogue`, { plans: plans.ids() });
+      }
+      const user = await db.user.findUnique({ where: { id: input.userId }, select: { id: true, stripeCustomerId: true } });
+      if (!user) throw new HttpProblem('unknown-user', `there is no user ${input.userId}`);
+      const tenantId = input.tenantId ?? tenantIdForRequest(input.userId, key);
+      return withTenantLock(db, tenantId, async (tx) => {
+        const tenant = await tx.tenant.findUnique({ where: { id: tenantId }, select: { userId: true, plan: true } });
+        if (tenant && tenant.userId !== input.userId) throw new HttpProblem('tenant-conflict', `tenant ${tenantId} belongs to another user`);
+        if (!tenant) await ensureTenantRow(tx, { tenantId, userId: input.userId, plan: input.plan, status: 'provisioning', customerId: user.stripeCustomerId ?? undefined });
+        // An explicit request may bring back a tenant whose lifecycle ended (failed or deprovisioned).
+        await workflows.start({ tenantId, plan: input.plan, userId: input.userId, customerId: user.stripeCustomerId ?? undefined, start: { signal: 'resume' }, reuse: 'always' });
+        if (tenant && tenant.plan !== input.plan) await workflows.signal(tenantId, { signal: 'changePlan', plan: input.plan });
+        return { status: 202, body: { workflowId: tenantWorkflowId(tenantId), tenantId } };
+      });
+    });
+  });
+
+  router.post('/api/tenants/deprovision', auth.requireService, json, async (req, res) => {
+    const input = body(req, deprovisionBody, 'the deprovision request');
+    await idempotent(req, res, input, async () => {
+      const tenant = await db.tenant.findUnique({ where: { id: input.tenantId }, select: { status: true } });
+      if (!tenant) throw new HttpProblem('tenant-not-found', `there is no tenant ${input.tenantId}`);
+      const accepted = { status: 202, body: { workflowId: tenantWorkflowId(input.tenantId), tenantId: input.tenantId } };
+      if (tenant.status === 'deprovisioned') return accepted; // already done: the request is satisfied
+      const request = { reason: input.reason ?? 'requested through the internal API', ...(input.graceSeconds !== undefined ? { graceSeconds: input.graceSeconds } : {}) };
+      const result = await workflows.signal(input.tenantId, { signal: 'deprovision', request });
+      if (result === 'not-running') {
+        throw new HttpProblem('tenant-not-running', `tenant ${input.tenantId} is ${tenant.status} and its workflow is not running`, { tenantStatus: tenant.status });
+      }
+      return accepted;
+    });
+  });
+
+  return router;
+}

@@ -1,0 +1,61 @@
+import { SignJWT, UnsecuredJWT } from 'jose';
+import { createAuth, safeEqual } from '../../src/api/auth';
+import { HttpProblem } from '../../src/api/problem';
+
+const options = { jwtSecret: 'k'.repeat(40), issuer: 'https://auth.example', audience: 'tp', clockToleranceSeconds: 5, serviceToken: 's'.repeat(40) };
+const auth = createAuth(options);
+const USER = '6f1c2c1e-6a55-4c0c-9d59-3b8d4f0a1e22';
+const now = () => Math.floor(Date.now() / 1000);
+
+const sign = (claims: Record<string, unknown>, secret = options.jwtSecret, alg = 'HS256') =>
+  new SignJWT(claims).setProtectedHeader({ alg }).sign(new TextEncoder().encode(secret));
+const good = (patch: Record<string, unknown> = {}) => ({ sub: USER, iss: options.issuer, aud: options.audience, exp: now() + 60, ...patch });
+
+async function reason(token: string): Promise<string> {
+  try {
+    await auth.verifyUserToken(token);
+  } catch (err) {
+    expect(err).toBeInstanceOf(HttpProblem);
+    expect((err as HttpProblem).slug).toBe('invalid-token');
+    expect((err as HttpProblem).headers['WWW-Authenticate']).toMatch(/error="invalid_token"/);
+    return (err as HttpProblem).detail;
+  }
+  throw new Error('the token was accepted');
+}
+
+describe('verifyUserToken', () => {
+  it('accepts a valid token and returns the user id (lower-cased)', async () => {
+    await expect(auth.verifyUserToken(await sign(good({ sub: USER.toUpperCase() })))).resolves.toEqual({ kind: 'user', userId: USER });
+  });
+
+  it('allows a few seconds of clock skew, no more', async () => {
+    await expect(auth.verifyUserToken(await sign(good({ exp: now() - 3 })))).resolves.toMatchObject({ userId: USER });
+    expect(await reason(await sign(good({ exp: now() - 30 })))).toBe('the token has expired');
+    expect(await reason(await sign(good({ nbf: now() + 30 })))).toMatch(/nbf/);
+  });
+
+  it.each([
+    ['another issuer', { iss: 'https://evil.example' }, /iss claim/],
+    ['another audience', { aud: 'other' }, /aud claim/],
+    ['no exp', { exp: undefined }, /exp claim/],
+    ['a sub that is not a UUID', { sub: 'alice' }, /sub claim is not a user id/],
+  ])('rejects a token with %s', async (_what, patch, expected) => {
+    expect(await reason(await sign(good(patch)))).toMatch(expected);
+  });
+
+  it('rejects other keys, other algorithms, unsigned tokens and garbage', async () => {
+    expect(await reason(await sign(good(), 'x'.repeat(40)))).toMatch(/not a valid signed JWT/);
+    expect(await reason(await sign(good(), options.jwtSecret, 'HS512'))).toMatch(/not a valid signed JWT/);
+    expect(await reason(new UnsecuredJWT(good()).encode())).toMatch(/not a valid signed JWT/);
+    expect(await reason('not.a.jwt')).toMatch(/not a valid signed JWT/);
+  });
+});
+
+describe('safeEqual', () => {
+  it('compares by value, including different lengths', () => {
+    expect(safeEqual('abc', 'abc')).toBe(true);
+    expect(safeEqual('abc', 'abd')).toBe(false);
+    expect(safeEqual('abc', 'abcd')).toBe(false);
+    expect(safeEqual('', '')).toBe(true);
+  });
+});
