@@ -1,0 +1,174 @@
+/**
+ * PostgreSQL or Temporal goes away (a TCP proxy in front of each, stopped by the test; the shared
+ * servers keep running): readiness names the one that failed, the webhook answers 503 so that
+ * Stripe retries, nothing is lost, and after recovery the retried event provisions exactly once.
+ */
+import { tenantIdForSubscription } from '../../src/api/ids';
+import { problemType } from '../../src/api/problem';
+import { tenantWorkflowId } from '../../src/contract';
+import {
+  event,
+  get,
+  newCustomer,
+  newSubscription,
+  postEvent,
+  userToken,
+  waitForApiStatus,
+  waitForNamespaceGone,
+  withApiStack,
+  workflowRuns,
+  type HttpAnswer,
+} from './api-harness';
+import { env, eventually, newTenantId, testDb, testKube, useTemporalClient } from './helpers';
+import { TcpProxy } from './tcp-proxy';
+
+describe('the API when PostgreSQL or Temporal is unreachable (real stack behind TCP proxies)', () => {
+  const db = testDb();
+  const kube = testKube();
+  const temporal = useTemporalClient();
+  afterAll(() => db.$disconnect());
+
+  const viaProxy = (databaseUrl: string, proxy: TcpProxy) => {
+    const url = new URL(databaseUrl);
+    url.host = proxy.address;
+    return url.toString();
+  };
+
+  /** Stripe's behaviour: deliver again until the answer is 2xx. */
+  const redeliverUntilAccepted = (api: { url: string }, e: Record<string, unknown>) =>
+    eventually(async () => {
+      const res = await postEvent(api, e);
+      return res.status === 200 ? res : undefined;
+    }, 60_000, 'the redelivered event to be accepted');
+
+  const expectUnavailable = (res: HttpAnswer, dependency: string) => {
+    expect(res.status).toBe(503);
+    expect(res.contentType).toMatch(/^application\/problem\+json/);
+    expect(res.headers.get('retry-after')).toBeTruthy();
+    expect(res.body).toMatchObject({ type: problemType('dependency-unavailable'), status: 503, dependency });
+  };
+
+  it('PostgreSQL unreachable: not ready, 503 with nothing stored; after recovery the retry provisions once', async () => {
+    const proxy = TcpProxy.forAddress(new URL(env('DATABASE_URL')).host);
+    await proxy.start();
+    try {
+      await withApiStack({ prefix: 'api-pg-down', db, client: temporal.client, api: { databaseUrl: viaProxy(env('DATABASE_URL'), proxy), env: { READY_TIMEOUT_MS: '1500' } } }, async ({ api, track }) => {
+        expect((await get(api, '/readyz')).status).toBe(200);
+        const customer = newCustomer();
+        const subscription = newSubscription();
+        const tenantId = track(tenantIdForSubscription(subscription));
+        const paid = event({ type: 'payment_intent.succeeded', customer, plan: 'starter', subscription });
+
+        await proxy.stop();
+        const ready = await get(api, '/readyz');
+        expect(ready.status).toBe(503);
+        expect(ready.body).toMatchObject({ type: problemType('not-ready'), failed: ['postgres'], checks: { postgres: { ok: false }, temporal: { ok: true } } });
+        expect((await get(api, '/healthz')).status).toBe(200); // the process is fine: no restart wanted
+        expectUnavailable(await postEvent(api, paid), 'postgres');
+        expectUnavailable(await postEvent(api, paid), 'postgres');
+        expect(await db.stripeEvent.count({ where: { id: String(paid.id) } })).toBe(0);
+        await expect(temporal.client.workflow.getHandle(tenantWorkflowId(tenantId)).describe()).rejects.toThrow();
+
+        await proxy.start();
+        const accepted = await redeliverUntilAccepted(api, paid);
+        expect(accepted.body).toMatchObject({ outcome: 'dispatched', tenantId });
+        expect((await get(api, '/readyz')).status).toBe(200);
+
+        const token = await userToken(String(accepted.body.userId));
+        await waitForApiStatus(api, token, tenantId, 'active');
+        expect(await db.stripeEvent.findUniqueOrThrow({ where: { id: String(paid.id) } })).toMatchObject({ outcome: 'dispatched', attempts: 1 });
+        expect(await workflowRuns(temporal.client, tenantId)).toBe(1);
+        expect(await db.tenant.count({ where: { id: tenantId } })).toBe(1);
+
+        await postEvent(api, event({ type: 'customer.subscription.deleted', customer, subscription }));
+        await waitForNamespaceGone(kube, tenantId);
+      });
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('Temporal unreachable: not ready, 503 with the event kept as received; after recovery the retry provisions once', async () => {
+    const proxy = TcpProxy.forAddress(env('TEMPORAL_ADDRESS'));
+    await proxy.start();
+    try {
+      await withApiStack(
+        { prefix: 'api-tmprl-down', db, client: temporal.client, api: { temporalAddress: proxy.address, env: { TEMPORAL_TIMEOUT_MS: '2000', READY_TIMEOUT_MS: '1500' } } },
+        async ({ api, track }) => {
+          expect((await get(api, '/readyz')).status).toBe(200);
+          const customer = newCustomer();
+          const subscription = newSubscription();
+          const tenantId = track(tenantIdForSubscription(subscription));
+          const paid = event({ type: 'payment_intent.succeeded', customer, plan: 'starter', subscription });
+
+          await proxy.stop();
+          const ready = await get(api, '/readyz');
+          expect(ready.status).toBe(503);
+          expect(ready.body).toMatchObject({ failed: ['temporal'], checks: { postgres: { ok: true }, temporal: { ok: false } } });
+          expectUnavailable(await postEvent(api, paid), 'temporal');
+          // Recorded as received (so nothing is lost), but nothing of its processing was kept.
+          expect(await db.stripeEvent.findUniqueOrThrow({ where: { id: String(paid.id) } })).toMatchObject({ outcome: 'received', attempts: 1 });
+          expect(await db.tenant.count({ where: { id: tenantId } })).toBe(0);
+          expect(await db.subscription.count({ where: { stripeSubscriptionId: subscription } })).toBe(0);
+
+          await proxy.start();
+          const accepted = await redeliverUntilAccepted(api, paid);
+          expect(accepted.body).toMatchObject({ outcome: 'dispatched', tenantId });
+          const row = await db.stripeEvent.findUniqueOrThrow({ where: { id: String(paid.id) } });
+          expect(row.outcome).toBe('dispatched');
+          expect(row.attempts).toBeGreaterThanOrEqual(2);
+
+          const token = await userToken(String(accepted.body.userId));
+          await waitForApiStatus(api, token, tenantId, 'active');
+          expect(await workflowRuns(temporal.client, tenantId)).toBe(1);
+          expect(await db.tenantStep.count({ where: { tenantId, step: 'recordTenant' } })).toBe(1);
+          expect((await postEvent(api, paid)).body).toMatchObject({ outcome: 'duplicate' });
+
+          await postEvent(api, event({ type: 'customer.subscription.deleted', customer, subscription }));
+          await waitForNamespaceGone(kube, tenantId);
+        },
+      );
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('serves health, readiness and Prometheus metrics', () =>
+    withApiStack({ prefix: 'api-metrics', db, client: temporal.client }, async ({ api }) => {
+      expect(await get(api, '/healthz').then((r) => [r.status, r.body])).toEqual([200, { status: 'ok' }]);
+      const ready = await get(api, '/readyz');
+      expect(ready.status).toBe(200);
+      expect(ready.body).toMatchObject({ status: 'ready', checks: { postgres: { ok: true }, temporal: { ok: true } } });
+
+      const ignored = event({ type: 'payment_intent.succeeded', customer: newCustomer(), plan: 'platinum' });
+      await postEvent(api, ignored);
+      await postEvent(api, ignored);
+      await postEvent(api, 'not json', { signature: 'nope' });
+      await get(api, '/api/tenants/status');
+      await get(api, '/no/such/route');
+
+      const metrics = await fetch(`${api.url}/metrics`);
+      expect(metrics.status).toBe(200);
+      expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
+      const text = await metrics.text();
+      expect(text).toMatch(/^http_request_duration_seconds_count\{method="POST",route="\/webhooks\/stripe",status_code="200"\} 2$/m);
+      expect(text).toMatch(/^http_request_duration_seconds_count\{method="GET",route="\/api\/tenants\/status",status_code="401"\} 1$/m);
+      expect(text).toMatch(/^http_request_duration_seconds_count\{method="GET",route="unmatched",status_code="404"\} 1$/m);
+      expect(text).toMatch(/^webhook_events_total\{type="payment_intent.succeeded",outcome="ignored"\} 1$/m);
+      expect(text).toMatch(/^webhook_events_total\{type="payment_intent.succeeded",outcome="duplicate"\} 1$/m);
+      expect(text).toMatch(/^webhook_events_total\{type="unverified",outcome="rejected"\} 1$/m);
+      expect(text).not.toContain('/no/such/route');
+
+      // Tenants by status, read from PostgreSQL at scrape time (other test files may change the
+      // numbers concurrently, so each status is checked to be there and counted, not compared).
+      const fixture = await db.tenant.create({ data: { id: newTenantId(), plan: 'starter', status: 'failed', workflowId: `tenant-metrics-${Date.now()}` } });
+      try {
+        const scraped = await (await fetch(`${api.url}/metrics`)).text();
+        const rows = await db.tenant.groupBy({ by: ['status'], _count: { _all: true } });
+        for (const r of rows) expect(scraped).toMatch(new RegExp(`^tenants\\{status="${r.status}"\\} [1-9]\\d*$`, 'm'));
+        expect(rows.map((r) => r.status)).toContain('failed');
+      } finally {
+        await db.tenant.delete({ where: { id: fixture.id } });
+      }
+    }));
+});
