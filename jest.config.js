@@ -14,6 +14,8 @@ const swc = [
 
 const common = {
   testEnvironment: 'node',
+  // The local stack's state (kwok's etcd data, Temporal's database) is not source.
+  modulePathIgnorePatterns: ['<rootDir>/.stack/', '<rootDir>/dist/'],
   transform: { '^.+\\.(t|j)s$': swc },
   transformIgnorePatterns: [`/node_modules/(?!(${esmOnly.join('|')})/)`],
   moduleFileExtensions: ['ts', 'js', 'json'],

@@ -10,19 +10,23 @@ bash scripts/stack.sh up
 # shellcheck disable=SC1091
 source .stack/env
 
-# Local-only secrets, generated once and kept in the ignored state folder.
-if [ ! -f .stack/dev-secrets.env ]; then
+# Local-only settings and secrets, generated once and kept in the ignored state folder; the
+# send-test-event command reads the same file.
+if [ ! -f .stack/dev.env ]; then
+  rand() { head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9'; }
   umask 077
-  {
-    echo "export STRIPE_WEBHOOK_SECRET='whsec_$(head -c 24 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')'"
-    echo "export JWT_SECRET='$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')'"
-    echo "export SERVICE_TOKEN='$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9')'"
-  } >.stack/dev-secrets.env
+  cat >.stack/dev.env <<ENV
+export STRIPE_WEBHOOK_SECRET='whsec_$(rand)'
+export STRIPE_API_KEY='sk_test_local'
+export JWT_SECRET='$(rand)'
+export JWT_ISSUER='tenant-provisioner-dev'
+export JWT_AUDIENCE='tenant-api'
+export SERVICE_TOKEN='$(rand)'
+ENV
 fi
 # shellcheck disable=SC1091
-source .stack/dev-secrets.env
-export STRIPE_API_KEY=${STRIPE_API_KEY:-sk_test_local} JWT_ISSUER=${JWT_ISSUER:-tenant-provisioner-dev} JWT_AUDIENCE=${JWT_AUDIENCE:-tenant-api}
-export HELM_BIN=${HELM_BIN:-$(command -v helm)} PORT=${PORT:-8080}
+source .stack/dev.env
+export HELM_BIN=${HELM_BIN:-$(command -v helm)} PORT=${PORT:-8080} DEPROVISION_GRACE_SECONDS=${DEPROVISION_GRACE_SECONDS:-60}
 
 npx --no-install tsc -p tsconfig.build.json
 node dist/db/migrate.js
