@@ -16,15 +16,11 @@ import { SignJWT } from 'jose';
 import Stripe from 'stripe';
 import { tenantWorkflowId } from '../contract';
 import { tenantIdForCustomer, tenantIdForSubscription } from '../api/ids';
+import { HANDLED_EVENT_TYPES, type HandledEventType } from '../api/stripe-events';
 
-export const TEST_EVENT_TYPES = [
-  'payment_intent.succeeded',
-  'payment_intent.payment_failed',
-  'invoice.payment_failed',
-  'customer.subscription.updated',
-  'customer.subscription.deleted',
-] as const;
-export type TestEventType = (typeof TEST_EVENT_TYPES)[number];
+/** The CLI can send every event type the webhook acts on. */
+export const TEST_EVENT_TYPES = HANDLED_EVENT_TYPES;
+export type TestEventType = HandledEventType;
 
 export interface TestEventInput {
   type: TestEventType;
