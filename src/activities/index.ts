@@ -23,7 +23,7 @@ import { toActivityError } from '../k8s/errors';
 import { LABEL_TENANT_ID } from '../k8s/labels';
 import { buildNamespace } from '../k8s/namespace';
 import { NETWORK_POLICY_NAMES, buildNetworkPolicies } from '../k8s/network-policies';
-import { buildLimitRange, buildResourceQuota } from '../k8s/quota';
+import { LIMIT_RANGE_NAME, RESOURCE_QUOTA_NAME, buildLimitRange, buildResourceQuota } from '../k8s/quota';
 import { TENANT_SECRET_NAME, buildTenantSecret, generateTenantCredentials } from '../k8s/secrets';
 import { TENANT_RELEASE_NAME, tenantNamespace } from '../naming';
 import type { Plan, PlanCatalogue } from '../plans';
@@ -332,9 +332,9 @@ export function createActivities(deps: ActivityDeps) {
         'removeResourceLimits',
         async () => {
           await k8s(`delete ResourceQuota in ${input.namespace}`, () =>
-            kube.delete({ apiVersion: 'v1', kind: 'ResourceQuota', name: 'tenant-quota', namespace: input.namespace }));
+            kube.delete({ apiVersion: 'v1', kind: 'ResourceQuota', name: RESOURCE_QUOTA_NAME, namespace: input.namespace }));
           await k8s(`delete LimitRange in ${input.namespace}`, () =>
-            kube.delete({ apiVersion: 'v1', kind: 'LimitRange', name: 'tenant-limits', namespace: input.namespace }));
+            kube.delete({ apiVersion: 'v1', kind: 'LimitRange', name: LIMIT_RANGE_NAME, namespace: input.namespace }));
         },
         true,
       );

@@ -10,9 +10,6 @@ import { ApplicationFailure } from '@temporalio/common';
 
 export type KubeErrorClass = 'retryable' | 'final' | 'not-found' | 'already-exists' | 'conflict';
 
-/** Error types the workflow's retry policy treats as final (see src/workflows). */
-export const KUBE_FINAL_ERROR_TYPES = ['KubernetesRejected', 'KubernetesForbidden', 'KubernetesConflict'] as const;
-
 interface StatusBody {
   reason?: string;
   message?: string;
