@@ -30,6 +30,8 @@ const schema = z.object({
   K8S_TIMEOUT_MS: int(1000, 120_000).default(15_000),
   WORKER_MAX_ACTIVITIES: int(1, 500).default(20),
   WORKER_MAX_WORKFLOW_TASKS: int(1, 500).default(40),
+  /** Where the worker serves Temporal SDK metrics for Prometheus (e.g. 0.0.0.0:9464); unset: off. */
+  WORKER_METRICS_BIND: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9464').optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 

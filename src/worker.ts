@@ -3,7 +3,7 @@
  * Configuration comes from the environment (see src/config.ts); it is validated before anything
  * connects, and a bad value stops the process with the variable's name.
  */
-import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
 import { loadWorkerConfig, type WorkerConfig } from './config';
 import { createDb } from './db/client';
@@ -54,6 +54,10 @@ export async function createWorker(
 
 async function main(): Promise<void> {
   const config = loadWorkerConfig();
+  if (config.WORKER_METRICS_BIND) {
+    // Task-queue lag, activity latencies and failures, slots in use: what an operator watches.
+    Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: config.WORKER_METRICS_BIND } } } });
+  }
   const deps = activityDepsFromConfig(config);
   const { worker, connection } = await createWorker(config, deps);
   console.log(
