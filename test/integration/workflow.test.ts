@@ -4,6 +4,7 @@
  */
 import { ActivityFailure, ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
 import type { Activities } from '../../src/activities';
 import {
   PROVISION_STEPS,
@@ -239,6 +240,40 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
       expect(await handle.result()).toMatchObject({ status: 'deprovisioned' });
       expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(pending.deprovisionAt!));
     });
+  });
+
+  it('carries on where it was after the worker restarts in the middle of a step', async () => {
+    const taskQueue = uniqueTaskQueue('wf-restart');
+    const tenantId = newTenantId();
+    const before: string[] = [];
+    const first = mockActivities(before);
+    let deployStarted!: () => void;
+    const deploying = new Promise<void>((resolve) => (deployStarted = resolve));
+    // Helm is still waiting when the worker goes away: the activity sees the cancellation and stops.
+    first.deployApp.mockImplementation(() => {
+      before.push('deployApp');
+      deployStarted();
+      return new Promise((_resolve, reject) => {
+        Context.current().cancellationSignal.addEventListener('abort', () => reject(new Error('worker shutting down')));
+      });
+    });
+    const handle = await withWorker({ taskQueue, workflowsPath, activities: first, shutdownGraceTime: '1s' }, async () => {
+      const h = await start(tenantId, taskQueue);
+      await deploying;
+      return h;
+    });
+
+    const after: string[] = [];
+    const second = mockActivities(after);
+    await withWorker({ taskQueue, workflowsPath, activities: second }, async () => {
+      const progress = await waitForStatus(handle, 'active');
+      expect(progress.completedSteps).toEqual([...PROVISION_STEPS]);
+      await handle.terminate('test finished');
+    });
+    // Completed steps are not run again; the interrupted one is retried on the new worker.
+    expect(before).toEqual(['recordTenant', 'assignNamespace', 'ensureNamespace', 'applyNetworkPolicies', 'applyResourceLimits', 'ensureSecrets', 'deployApp']);
+    expect(after).toEqual(['deployApp', 'setTenantStatus']);
+    expect(second.uninstallApp).not.toHaveBeenCalled();
   });
 
   it('never runs two executions for one tenant', async () => {
