@@ -296,6 +296,13 @@ export function createActivities(deps: ActivityDeps) {
       });
     },
 
+    /** Mirrors a pending deprovision deadline (a grace period) so the status API can show it. */
+    async recordDeprovisionDeadline(input: { tenantId: string; deprovisionAt: string }): Promise<void> {
+      return dbOnly('record deprovision deadline', async () => {
+        await db.$executeRaw`UPDATE tenants SET metadata = metadata || jsonb_build_object('deprovisionAt', ${input.deprovisionAt}::text), updated_at = now() WHERE id = ${input.tenantId}::uuid`;
+      });
+    },
+
     async setTenantPlan(input: { tenantId: string; plan: string }): Promise<void> {
       return dbOnly('update tenant plan', async () => {
         plan(input.plan);

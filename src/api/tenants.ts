@@ -84,6 +84,13 @@ async function completedSteps(db: Db, tenantIds: string[]): Promise<Map<string, 
   return result;
 }
 
+/** A pending deprovision (grace period): from the live query, else as the workflow mirrored it. */
+function deprovisionDeadline(row: Tenant, live: TenantProgress | undefined): { deprovisionAt?: string } {
+  if (live?.deprovisionAt) return { deprovisionAt: live.deprovisionAt };
+  const mirrored = (row.metadata as { deprovisionAt?: unknown } | null)?.deprovisionAt;
+  return typeof mirrored === 'string' && row.status !== 'deprovisioned' ? { deprovisionAt: mirrored } : {};
+}
+
 function view(row: Tenant, steps: string[], live: TenantProgress | undefined): TenantView {
   const completed = live ? [...live.completedSteps] : steps;
   return {
@@ -95,7 +102,7 @@ function view(row: Tenant, steps: string[], live: TenantProgress | undefined): T
     currentStep: live ? (live.currentStep ?? null) : row.currentStep,
     progress: { completed: completed.length, total: PROVISION_STEPS.length, completedSteps: completed },
     lastError: live?.lastError ? `${live.lastError.step} failed: ${live.lastError.message}` : row.lastError,
-    ...(live?.deprovisionAt ? { deprovisionAt: live.deprovisionAt } : {}),
+    ...deprovisionDeadline(row, live),
     createdAt: row.createdAt.toISOString(),
     updatedAt: (live ? new Date(Math.max(row.updatedAt.getTime(), Date.parse(live.updatedAt) || 0)) : row.updatedAt).toISOString(),
     source: live ? 'temporal' : 'postgres',

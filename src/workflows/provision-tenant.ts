@@ -14,6 +14,7 @@ import {
   continueAsNew,
   isCancellation,
   log,
+  patched,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -297,6 +298,7 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
   }
 
   const maxEvents = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;
+  let mirroredDeadline: number | undefined;
   for (;;) {
     const suspensionChange = () => wantSuspended !== undefined && wantSuspended !== (progress.status === 'suspended');
     deprovisionChanged = false;
@@ -308,6 +310,12 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
       workflowInfo().continueAsNewSuggested ||
       workflowInfo().historyLength > maxEvents;
     if (deprovisionRequested && !deprovisionDue()) {
+      // Runs recorded before the deadline was mirrored replay without this call.
+      if (mirroredDeadline !== deprovisionNotBefore && patched('mirror-deprovision-deadline')) {
+        await quick.recordDeprovisionDeadline({ tenantId, deprovisionAt: new Date(deprovisionNotBefore!).toISOString() });
+        mirroredDeadline = deprovisionNotBefore;
+        continue; // the signal may have moved the deadline while the activity ran
+      }
       // Grace period: sleep until the deadline, unless something else needs doing first.
       await condition(wake, Math.max(1, deprovisionNotBefore! - Date.now()));
     } else {

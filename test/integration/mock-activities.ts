@@ -20,6 +20,7 @@ export function mockActivities(calls: string[]): Mocks {
     setTenantStatus: fn('setTenantStatus', () => Promise.resolve()),
     recordTenantError: fn('recordTenantError', () => Promise.resolve()),
     setTenantPlan: fn('setTenantPlan', () => Promise.resolve()),
+    recordDeprovisionDeadline: fn('recordDeprovisionDeadline', () => Promise.resolve()),
     uninstallApp: fn('uninstallApp', () => Promise.resolve(true)),
     removeSecrets: fn('removeSecrets', () => Promise.resolve(true)),
     removeResourceLimits: fn('removeResourceLimits', () => Promise.resolve()),

@@ -191,6 +191,8 @@ describe('provisioning on the real stack', () => {
     expect(await env.run(() => acts.ensureSecrets({ ...ref, plan: 'starter' }))).toEqual({ secretName: 'tenant-credentials', created: false });
     expect(await snapshot()).toEqual(before);
     await twice(() => acts.setTenantStatus({ tenantId, status: 'active', step: 'markActive' }));
+    await twice(() => acts.recordDeprovisionDeadline({ tenantId, deprovisionAt: '2030-01-01T00:00:00.000Z' }));
+    expect((await db.tenant.findUniqueOrThrow({ where: { id: tenantId } })).metadata).toEqual({ deprovisionAt: '2030-01-01T00:00:00.000Z' });
 
     // Compensations and teardown tolerate "already gone".
     expect(await env.run(() => acts.removeSecrets(ref))).toBe(true);

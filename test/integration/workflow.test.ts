@@ -237,6 +237,8 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
       }, 10_000, 'deprovisionAt');
       expect(pending.status).toBe('active');
       expect(acts.uninstallApp).not.toHaveBeenCalled();
+      await eventually(() => Promise.resolve(acts.recordDeprovisionDeadline.mock.calls.length > 0), 10_000, 'the deadline mirrored');
+      expect(acts.recordDeprovisionDeadline).toHaveBeenCalledWith({ tenantId, deprovisionAt: pending.deprovisionAt });
       expect(await handle.result()).toMatchObject({ status: 'deprovisioned' });
       expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(pending.deprovisionAt!));
     });
