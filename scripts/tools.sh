@@ -223,7 +223,7 @@ build_kubernetes() {
   (cd "$work" && [ -f go.mod ] || printf 'module localstack/kubernetes\n\ngo 1.24\n' >go.mod)
   (cd "$work" && GOFLAGS=-mod=mod go mod download -json "k8s.io/kubernetes@v$v" >"$work/download.json" 2>>"$logf") ||
     die "cannot fetch k8s.io/kubernetes@v$v from the Go module proxy; log: $logf"
-  kgo=$(jq -r .GoMod "$work/download.json")
+  kgo=$(node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).GoMod)' <"$work/download.json")
   staging=$(grep -oE '^\s*k8s\.io/[a-z0-9-]+ => \./staging/src/k8s\.io/[a-z0-9-]+' "$kgo" | awk '{print $1}')
   [ -n "$staging" ] || die "found no staging replace lines in k8s.io/kubernetes@v$v's go.mod"
   {
