@@ -32,6 +32,8 @@ export interface ProvisionTenantInput {
   carried?: CarriedState;
   /** History size that triggers continue-as-new (default 2,000 events); tests set it low. */
   maxHistoryEvents?: number;
+  /** How often a live tenant's isolation objects are re-applied to undo drift (default 6 hours). */
+  reconcileIntervalSeconds?: number;
 }
 
 /** What a continued-as-new run inherits from its predecessor. */

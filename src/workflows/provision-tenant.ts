@@ -71,6 +71,9 @@ const slow = proxyActivities<Activities>({
 /** Continue-as-new well before Temporal's history limits; the lifecycle can last for years. */
 const DEFAULT_MAX_HISTORY_EVENTS = 2_000;
 
+/** Re-apply a live tenant's isolation objects this often, undoing manual or accidental drift. */
+const DEFAULT_RECONCILE_SECONDS = 6 * 60 * 60;
+
 interface Compensation {
   step: ProvisionStep;
   undo: () => Promise<unknown>;
@@ -276,6 +279,22 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
     }
   }
 
+  /**
+   * Drift correction, the way an operator's reconcile loop would: namespace labels, network
+   * policies, quota and limit range are applied again (server-side apply changes nothing when
+   * nothing drifted) and a deleted credentials Secret is recreated. The app's release is the
+   * tenant's own and is left alone.
+   */
+  async function reconcile(): Promise<void> {
+    const ref = { tenantId, namespace: progress.namespace!, plan: progress.plan };
+    await lifecycleStep('reconcile', async () => {
+      await quick.ensureNamespace(ref);
+      await quick.applyNetworkPolicies(ref);
+      await quick.applyResourceLimits(ref);
+      await quick.ensureSecrets(ref);
+    });
+  }
+
   async function applySuspension(suspend: boolean): Promise<void> {
     const ref = { tenantId, namespace: progress.namespace!, plan: progress.plan };
     const ok = await lifecycleStep(suspend ? 'suspend' : 'resume', async () => {
@@ -299,6 +318,8 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
 
   const maxEvents = input.maxHistoryEvents ?? DEFAULT_MAX_HISTORY_EVENTS;
   let mirroredDeadline: number | undefined;
+  const reconcileMs = Math.max(1, input.reconcileIntervalSeconds ?? DEFAULT_RECONCILE_SECONDS) * 1000;
+  let nextReconcileAt = Date.now() + reconcileMs;
   for (;;) {
     const suspensionChange = () => wantSuspended !== undefined && wantSuspended !== (progress.status === 'suspended');
     deprovisionChanged = false;
@@ -318,6 +339,14 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
       }
       // Grace period: sleep until the deadline, unless something else needs doing first.
       await condition(wake, Math.max(1, deprovisionNotBefore! - Date.now()));
+    } else if ((progress.status === 'active' || progress.status === 'suspended') && patched('periodic-reconcile')) {
+      // Runs recorded before periodic reconciliation replay without its timer.
+      const woken = await condition(wake, Math.max(1, nextReconcileAt - Date.now()));
+      if (!woken) {
+        await reconcile();
+        nextReconcileAt = Date.now() + reconcileMs;
+        continue;
+      }
     } else {
       await condition(wake);
     }

@@ -121,6 +121,42 @@ describe('provisioning on the real stack', () => {
     expect(row.status).toBe('deprovisioned');
   });
 
+  it('puts back isolation objects that someone removed (periodic reconciliation)', async () => {
+    const taskQueue = uniqueTaskQueue('real-drift');
+    const tenantId = newTenantId();
+    const namespace = `tenant-${tenantId}`;
+    await withWorker({ taskQueue, workflowsPath, activities: createActivities(realDeps(db)) }, async () => {
+      const handle = await temporal.client.workflow.start<typeof provisionTenant>('provisionTenant', {
+        taskQueue,
+        workflowId: tenantWorkflowId(tenantId),
+        args: [{ tenantId, plan: 'starter', reconcileIntervalSeconds: 3 }],
+      });
+      await eventually(async () => (await handle.query(statusQuery)).status === 'active', 180_000, 'tenant active');
+      const secretBefore = await read<V1Secret>('v1', 'Secret', 'tenant-credentials', namespace);
+
+      // Drift: a policy and the quota deleted by hand, the namespace's isolation label removed.
+      await kube.delete({ apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy', name: 'default-deny-all', namespace });
+      await kube.delete({ apiVersion: 'v1', kind: 'ResourceQuota', name: 'tenant-quota', namespace });
+      await eventually(async () => !(await read('v1', 'ResourceQuota', 'tenant-quota', namespace)), 10_000, 'quota deleted');
+
+      await eventually(async () => {
+        const np = await read<V1NetworkPolicy>('networking.k8s.io/v1', 'NetworkPolicy', 'default-deny-all', namespace);
+        const quota = await read<V1ResourceQuota>('v1', 'ResourceQuota', 'tenant-quota', namespace);
+        return np && quota;
+      }, 30_000, 'the deleted objects to be re-applied');
+      // The credentials were still there: reconciliation must not rotate them.
+      const secretAfter = await read<V1Secret>('v1', 'Secret', 'tenant-credentials', namespace);
+      expect(secretAfter?.data).toEqual(secretBefore?.data);
+      const row = await db.tenant.findUniqueOrThrow({ where: { id: tenantId }, include: { steps: true } });
+      expect(row.status).toBe('active');
+      expect(row.steps.filter((s) => s.step === 'applyNetworkPolicies' && s.phase === 'succeeded').length).toBeGreaterThanOrEqual(2);
+
+      await handle.signal(deprovisionSignal, {});
+      expect(await handle.result()).toMatchObject({ status: 'deprovisioned' });
+    });
+    expect(await read('v1', 'Namespace', namespace)).toBeUndefined();
+  });
+
   it('undoes everything when the Helm install fails, leaving a failed row with the reason', async () => {
     const taskQueue = uniqueTaskQueue('real-fail');
     const tenantId = newTenantId();

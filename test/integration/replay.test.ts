@@ -32,7 +32,7 @@ const untilStatus = async (handle: WorkflowHandle, status: string) => {
 };
 const settled = (handle: WorkflowHandle) => handle.result().then(() => undefined, () => undefined);
 
-const scenarios: Record<string, { prepare?: (acts: Mocks) => void; run: Scenario }> = {
+const scenarios: Record<string, { prepare?: (acts: Mocks) => void; input?: { reconcileIntervalSeconds?: number }; run: Scenario }> = {
   'provision-then-deprovision': {
     run: async (h) => {
       await untilStatus(h, 'active');
@@ -65,6 +65,16 @@ const scenarios: Record<string, { prepare?: (acts: Mocks) => void; run: Scenario
       await settled(h);
     },
   },
+  // Recorded after the 'periodic-reconcile' patch (a short interval, so one reconcile runs).
+  'periodic-reconcile': {
+    input: { reconcileIntervalSeconds: 1 },
+    run: async (h, acts) => {
+      await untilStatus(h, 'active');
+      await eventually(() => Promise.resolve(acts.applyNetworkPolicies.mock.calls.length >= 2), 20_000, 'a reconciliation');
+      await h.signal(deprovisionSignal, {});
+      await settled(h);
+    },
+  },
   'deprovision-before-start': {
     run: async (h) => {
       await settled(h);
@@ -92,7 +102,7 @@ describe('replay of recorded ProvisionTenant histories', () => {
       scenarios[name]!.prepare?.(acts);
       const tenantId = newTenantId();
       const history = await withWorker({ taskQueue, workflowsPath, activities: acts }, async () => {
-        const options = { taskQueue, workflowId: tenantWorkflowId(tenantId), args: [{ tenantId, plan: 'starter' }] as [{ tenantId: string; plan: string }] };
+        const options = { taskQueue, workflowId: tenantWorkflowId(tenantId), args: [{ tenantId, plan: 'starter', ...scenarios[name]!.input }] as [{ tenantId: string; plan: string }] };
         const handle =
           name === 'deprovision-before-start'
             ? await temporal.client.workflow.signalWithStart<typeof provisionTenant, [{ reason?: string }]>('provisionTenant', {

@@ -46,11 +46,11 @@ const workflowsPath = require.resolve('../../src/workflows');
 describe('ProvisionTenant workflow (real Temporal server, mock activities)', () => {
   const temporal = useTemporalClient();
 
-  function start(tenantId: string, taskQueue: string, extra: { plan?: string; maxHistoryEvents?: number } = {}) {
+  function start(tenantId: string, taskQueue: string, extra: { plan?: string; maxHistoryEvents?: number; reconcileIntervalSeconds?: number } = {}) {
     return temporal.client.workflow.start<typeof provisionTenant>('provisionTenant', {
       taskQueue,
       workflowId: tenantWorkflowId(tenantId),
-      args: [{ tenantId, plan: extra.plan ?? 'starter', maxHistoryEvents: extra.maxHistoryEvents }],
+      args: [{ tenantId, plan: extra.plan ?? 'starter', maxHistoryEvents: extra.maxHistoryEvents, reconcileIntervalSeconds: extra.reconcileIntervalSeconds }],
     });
   }
 
@@ -276,6 +276,24 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
     expect(before).toEqual(['recordTenant', 'assignNamespace', 'ensureNamespace', 'applyNetworkPolicies', 'applyResourceLimits', 'ensureSecrets', 'deployApp']);
     expect(after).toEqual(['deployApp', 'setTenantStatus']);
     expect(second.uninstallApp).not.toHaveBeenCalled();
+  });
+
+  it('re-applies a live tenant’s isolation objects periodically, leaving its app alone', async () => {
+    const taskQueue = uniqueTaskQueue('wf-reconcile');
+    const calls: string[] = [];
+    const acts = mockActivities(calls);
+    const tenantId = newTenantId();
+    await withWorker({ taskQueue, workflowsPath, activities: acts }, async () => {
+      const handle = await start(tenantId, taskQueue, { reconcileIntervalSeconds: 1 });
+      await waitForStatus(handle, 'active');
+      await eventually(() => Promise.resolve(acts.applyNetworkPolicies.mock.calls.length >= 3), 20_000, 'two reconciliations');
+      const progress = await handle.query(statusQuery);
+      expect(progress).toMatchObject({ status: 'active', completedSteps: [...PROVISION_STEPS] });
+      await handle.terminate('test finished');
+    });
+    const afterProvisioning = calls.slice(calls.indexOf('setTenantStatus') + 1);
+    expect(afterProvisioning.slice(0, 4)).toEqual(['ensureNamespace', 'applyNetworkPolicies', 'applyResourceLimits', 'ensureSecrets']);
+    expect(acts.deployApp).toHaveBeenCalledTimes(1);
   });
 
   it('never runs two executions for one tenant', async () => {
