@@ -17,6 +17,7 @@ import { deprovisionSignal, tenantWorkflowId } from '../../src/contract';
 import type { Db } from '../../src/db/client';
 import type { Kube } from '../../src/k8s/client';
 import { env, eventually, realDeps, uniqueTaskQueue, withWorker } from './helpers';
+import type { TenantView } from '../../src/api/tenants';
 
 export const workflowsPath = require.resolve('../../src/workflows');
 
@@ -131,16 +132,8 @@ export function userToken(userId: string, overrides: Partial<{ secret: string; i
   return devJwt({ userId, ...JWT, ...overrides });
 }
 
-export interface TenantViewBody {
-  tenantId: string;
-  status: string;
-  plan: string;
-  namespace: string | null;
-  currentStep: string | null;
-  progress: { completed: number; total: number; completedSteps: string[] };
-  lastError: string | null;
-  source: string;
-}
+/** A tenant as the status endpoints answer it (the API's own type, as JSON). */
+export type TenantViewBody = TenantView;
 
 export interface StatusBody {
   userId: string;
