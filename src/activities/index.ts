@@ -113,13 +113,12 @@ export function createActivities(deps: ActivityDeps) {
     return err instanceof Error ? err : new Error(String(err));
   }
 
-  /** Activities that only touch PostgreSQL: errors become retryable or final failures. */
+  /** Activities that only touch PostgreSQL: errors mapped like any step's, without the step log. */
   async function dbOnly<T>(what: string, body: () => Promise<T>): Promise<T> {
     try {
       return await body();
     } catch (err) {
-      if (err instanceof ApplicationFailure) throw err;
-      throw toDbActivityError(err, what);
+      throw mapError(err, what);
     }
   }
 

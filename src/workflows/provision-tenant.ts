@@ -322,14 +322,9 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
   let nextReconcileAt = Date.now() + reconcileMs;
   for (;;) {
     const suspensionChange = () => wantSuspended !== undefined && wantSuspended !== (progress.status === 'suspended');
+    const historyTooLong = () => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > maxEvents;
     deprovisionChanged = false;
-    const wake = () =>
-      deprovisionChanged ||
-      deprovisionDue() ||
-      pendingPlan !== undefined ||
-      suspensionChange() ||
-      workflowInfo().continueAsNewSuggested ||
-      workflowInfo().historyLength > maxEvents;
+    const wake = () => deprovisionChanged || deprovisionDue() || pendingPlan !== undefined || suspensionChange() || historyTooLong();
     if (deprovisionRequested && !deprovisionDue()) {
       // Runs recorded before the deadline was mirrored replay without this call.
       if (mirroredDeadline !== deprovisionNotBefore && patched('mirror-deprovision-deadline')) {
@@ -361,8 +356,7 @@ export async function provisionTenant(input: ProvisionTenantInput): Promise<Prov
       await applySuspension(wantSuspended!);
       continue;
     }
-    const historyTooLong = workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > maxEvents;
-    if (!historyTooLong) continue; // woken by a new deprovision deadline, or the grace timer
+    if (!historyTooLong()) continue; // woken by a new deprovision deadline, or the grace timer
     const next: CarriedState = {
       namespace: progress.namespace!,
       status: progress.status,
