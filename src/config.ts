@@ -9,13 +9,20 @@ import { TASK_QUEUE_DEFAULT } from './contract';
 const PROJECT_ROOT = path.resolve(__dirname, '..');
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase letters, digits, "-")').max(63);
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+export const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+/** What the worker and the API both read: where PostgreSQL and Temporal are, plans, log level. */
+export const sharedEnv = {
+  DATABASE_URL: z.string({ error: 'is required' }).startsWith('postgres', 'must be a postgresql:// URL').pipe(z.url('must be a postgresql:// URL')),
+  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
+  PLANS_JSON: z.string().optional(),
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+};
 
 const schema = z.object({
-  DATABASE_URL: z.string().url('must be a postgresql:// URL').startsWith('postgres', 'must be a postgresql:// URL'),
-  TEMPORAL_ADDRESS: z.string().default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().default('default'),
-  TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
+  ...sharedEnv,
   KUBECONFIG: z.string().optional(),
   HELM_BIN: z.string().default('helm'),
   TENANT_CHART: z.string().default(path.join(PROJECT_ROOT, 'charts/tenant')),
@@ -24,7 +31,6 @@ const schema = z.object({
   HELM_TIMEOUT_SECONDS: int(10, 3600).default(300),
   INGRESS_NAMESPACE: dnsLabel.default('ingress-nginx'),
   NAMESPACE_PREFIX: dnsLabel.max(26).default('tenant'),
-  PLANS_JSON: z.string().optional(),
   K8S_QPS: z.coerce.number().positive().default(20),
   K8S_BURST: int(1, 1000).default(40),
   K8S_TIMEOUT_MS: int(1000, 120_000).default(15_000),
@@ -32,7 +38,6 @@ const schema = z.object({
   WORKER_MAX_WORKFLOW_TASKS: int(1, 500).default(40),
   /** Where the worker serves Temporal SDK metrics for Prometheus (e.g. 0.0.0.0:9464); unset: off. */
   WORKER_METRICS_BIND: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9464').optional(),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
 });
 
 export type WorkerConfig = z.infer<typeof schema>;
@@ -41,11 +46,16 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+/** Parses the environment with `schema`, or throws one ConfigError naming every bad variable. */
+export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>, what: string): z.infer<S> {
   const parsed = schema.safeParse(env);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
-    throw new ConfigError(`invalid configuration:\n${problems}`);
+    throw new ConfigError(`invalid ${what}:\n${problems}`);
   }
   return parsed.data;
+}
+
+export function loadWorkerConfig(env: NodeJS.ProcessEnv = process.env): WorkerConfig {
+  return parseEnv(schema, env, 'configuration');
 }

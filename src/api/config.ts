@@ -3,23 +3,18 @@
  * stops the process with the variable's name (never its value: several of them are secrets).
  */
 import { z } from 'zod';
-import { ConfigError } from '../config';
-import { TASK_QUEUE_DEFAULT } from '../contract';
+import { ConfigError, int, parseEnv, sharedEnv } from '../config';
 
 export { ConfigError };
 
-const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 const secret = (minLength: number, what: string) =>
   z.string({ error: 'is required' }).min(minLength, `must be at least ${minLength} characters (${what})`);
 
 const DAY = 86_400;
 
 const schema = z.object({
-  DATABASE_URL: z.string({ error: 'is required' }).startsWith('postgres', 'must be a postgresql:// URL').pipe(z.url('must be a postgresql:// URL')),
+  ...sharedEnv,
   DB_POOL_SIZE: int(1, 100).default(10),
-  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
-  TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
   /** Deadline of each Temporal call the API makes (start, signal). */
   TEMPORAL_TIMEOUT_MS: int(100, 60_000).default(5_000),
   /** Budget for the live `status` query; PostgreSQL answers when Temporal is slower. */
@@ -44,8 +39,6 @@ const schema = z.object({
   PORT: int(0, 65_535).default(8080),
   /** Grace period between a subscription's deletion and the tenant's teardown. */
   DEPROVISION_GRACE_SECONDS: int(0, 365 * DAY).default(7 * DAY),
-  PLANS_JSON: z.string().optional(),
-  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   /** How long SIGTERM waits for in-flight requests before closing connections. */
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(20_000),
 });
@@ -58,10 +51,5 @@ function withoutBlanks(env: NodeJS.ProcessEnv): Record<string, string> {
 }
 
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
-  const parsed = schema.safeParse(withoutBlanks(env));
-  if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
-    throw new ConfigError(`invalid API configuration:\n${problems}`);
-  }
-  return parsed.data;
+  return parseEnv(schema, withoutBlanks(env), 'API configuration');
 }
