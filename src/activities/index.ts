@@ -52,6 +52,9 @@ export interface TenantRef {
   namespace: string;
 }
 
+/** The client or a transaction: enough to write the tenant row and its step log. */
+type DbWriter = Pick<Db, 'tenant' | 'tenantStep'>;
+
 type Phase = 'started' | 'succeeded' | 'failed' | 'compensated' | 'compensation_failed';
 
 /** How long a namespace may take to disappear after deletion before the activity gives up (retried). */
@@ -69,14 +72,17 @@ export function createActivities(deps: ActivityDeps) {
     }
   }
 
-  /** Step log entry; the key makes a retried activity write the same row again, not a new one. */
-  async function audit(tenantId: string, step: string, phase: Phase, message?: string): Promise<void> {
+  /**
+   * Step log entry; the key makes a retried activity write the same row again, not a new one.
+   * `client` is a transaction when the entry must land together with the change it records.
+   */
+  async function audit(tenantId: string, step: string, phase: Phase, message?: string, client: DbWriter = db): Promise<void> {
     const ctx = Context.current();
     const { workflowExecution, attempt, activityId } = ctx.info;
     const attemptPart = phase === 'failed' || phase === 'compensation_failed' ? `/${attempt}` : '';
     const run = workflowExecution ? `${workflowExecution.workflowId}/${workflowExecution.runId}` : 'standalone';
     const eventKey = `${run}/${activityId}/${step}/${phase}${attemptPart}`;
-    await db.tenantStep.upsert({
+    await client.tenantStep.upsert({
       where: { eventKey },
       create: { tenantId, eventKey, step, phase, message: message?.slice(0, 2000) ?? null },
       update: {},
@@ -273,8 +279,10 @@ export function createActivities(deps: ActivityDeps) {
 
     /** Step 8 and every later status change, mirrored into the tenant row and the step log. */
     async setTenantStatus(input: { tenantId: string; status: TenantStatus; step: string; error?: string }): Promise<void> {
-      return dbOnly('update tenant status', async () => {
-        await db.tenant.update({
+      // One transaction: a reader that sees the new status also sees the step that set it
+      // (the status API counts progress from the step log once a tenant is no longer in flight).
+      return dbOnly('update tenant status', () => db.$transaction(async (tx) => {
+        await tx.tenant.update({
           where: { id: input.tenantId },
           data: {
             status: input.status,
@@ -283,16 +291,16 @@ export function createActivities(deps: ActivityDeps) {
             ...(input.status === 'active' ? { lastError: null } : {}),
           },
         });
-        await audit(input.tenantId, input.step, input.status === 'failed' ? 'failed' : 'succeeded', `status ${input.status}${input.error ? `: ${input.error}` : ''}`);
-      });
+        await audit(input.tenantId, input.step, input.status === 'failed' ? 'failed' : 'succeeded', `status ${input.status}${input.error ? `: ${input.error}` : ''}`, tx);
+      }));
     },
 
     /** A lifecycle change failed for good: the tenant stays as it was, the reason is recorded. */
     async recordTenantError(input: { tenantId: string; step: string; error: string }): Promise<void> {
-      return dbOnly('record tenant error', async () => {
-        await db.tenant.update({ where: { id: input.tenantId }, data: { lastError: input.error, currentStep: null } });
-        await audit(input.tenantId, input.step, 'failed', input.error);
-      });
+      return dbOnly('record tenant error', () => db.$transaction(async (tx) => {
+        await tx.tenant.update({ where: { id: input.tenantId }, data: { lastError: input.error, currentStep: null } });
+        await audit(input.tenantId, input.step, 'failed', input.error, tx);
+      }));
     },
 
     /** Mirrors a pending deprovision deadline (a grace period) so the status API can show it. */
