@@ -46,9 +46,17 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Parses the environment with `schema`, or throws one ConfigError naming every bad variable. */
+/** Blank values count as unset: deployment templates render unset variables as "". */
+function withoutBlanks(env: Record<string, string | undefined>): Record<string, string> {
+  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1].trim() !== ''));
+}
+
+/**
+ * Parses the environment with `schema`, blank values counting as unset, or throws one
+ * ConfigError naming every bad variable.
+ */
 export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>, what: string): z.infer<S> {
-  const parsed = schema.safeParse(env);
+  const parsed = schema.safeParse(withoutBlanks(env));
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
     throw new ConfigError(`invalid ${what}:\n${problems}`);

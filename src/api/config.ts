@@ -45,11 +45,6 @@ const schema = z.object({
 
 export type ApiConfig = z.infer<typeof schema>;
 
-/** Blank values count as unset: deployment templates render unset variables as "". */
-function withoutBlanks(env: NodeJS.ProcessEnv): Record<string, string> {
-  return Object.fromEntries(Object.entries(env).filter((e): e is [string, string] => typeof e[1] === 'string' && e[1].trim() !== ''));
-}
-
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
-  return parseEnv(schema, withoutBlanks(env), 'API configuration');
+  return parseEnv(schema, env, 'API configuration');
 }
