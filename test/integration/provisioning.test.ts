@@ -243,6 +243,24 @@ describe('provisioning on the real stack', () => {
     expect(await read('v1', 'Namespace', namespace)).toBeUndefined();
   });
 
+  it('changes a status together with its step-log entry, or not at all', async () => {
+    const tenantId = newTenantId();
+    const acts = createActivities(realDeps(db));
+    const env = new MockActivityEnvironment({ attempt: 1 });
+    await env.run(() => acts.recordTenant({ tenantId, plan: 'starter' }));
+    const stepsBefore = await db.tenantStep.count({ where: { tenantId } });
+
+    // The step name does not fit the step log's column: the log write fails, so the status must not move.
+    await expect(env.run(() => acts.setTenantStatus({ tenantId, status: 'active', step: 'x'.repeat(101) }))).rejects.toThrow(/update tenant status \(database\)/);
+    expect(await db.tenant.findUniqueOrThrow({ where: { id: tenantId } })).toMatchObject({ status: 'provisioning', currentStep: 'recordTenant' });
+    expect(await db.tenantStep.count({ where: { tenantId } })).toBe(stepsBefore);
+
+    await env.run(() => acts.setTenantStatus({ tenantId, status: 'active', step: 'markActive' }));
+    expect(await db.tenant.findUniqueOrThrow({ where: { id: tenantId } })).toMatchObject({ status: 'active', currentStep: null });
+    expect(await db.tenantStep.findMany({ where: { tenantId, step: 'markActive' }, select: { phase: true } })).toEqual([{ phase: 'succeeded' }]);
+    await db.tenant.delete({ where: { id: tenantId } });
+  });
+
   it('rejects a bad tenant id or an unknown plan at once, without retries or side effects', async () => {
     const acts = createActivities(realDeps(db));
     const env = new MockActivityEnvironment();
