@@ -1,8 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import type { ActivityDeps } from '../../src/activities';
+import { tenantWorkflowId } from '../../src/contract';
 import { createDb, type Db } from '../../src/db/client';
 import { createHelm } from '../../src/helm/helm';
 import { loadPlanCatalogue } from '../../src/plans';
@@ -24,6 +26,13 @@ export function env(name: string): string {
 }
 
 export const newTenantId = (): string => randomUUID();
+/**
+ * Runs activities outside a worker, as if inside the tenant's own workflow run. The step log keys
+ * its rows by workflow run, so each tenant needs its own run, not the test environment's shared one.
+ */
+export const activityEnvFor = (tenantId: string): MockActivityEnvironment =>
+  new MockActivityEnvironment({ attempt: 1, workflowExecution: { workflowId: tenantWorkflowId(tenantId), runId: randomUUID() } });
+
 export const uniqueTaskQueue = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 
 export function testKube(kubeconfig = env('KUBECONFIG')): Kube {

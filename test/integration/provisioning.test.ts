@@ -20,7 +20,7 @@ import { LABEL_MANAGED_BY, LABEL_PLAN, LABEL_TENANT_ID } from '../../src/k8s/lab
 import { loadPlanCatalogue } from '../../src/plans';
 import { TENANT_RELEASE_NAME } from '../../src/naming';
 import type { provisionTenant } from '../../src/workflows';
-import { ROOT, env, eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
+import { ROOT, activityEnvFor, env, eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 
 const workflowsPath = require.resolve('../../src/workflows');
 const plans = loadPlanCatalogue();
@@ -184,7 +184,7 @@ describe('provisioning on the real stack', () => {
   it('runs every activity twice with the same outcome (idempotent steps and compensations)', async () => {
     const tenantId = newTenantId();
     const acts = createActivities(realDeps(db));
-    const env = new MockActivityEnvironment({ attempt: 1 });
+    const env = activityEnvFor(tenantId);
     const namespace = `tenant-${tenantId}`;
     const ref = { tenantId, namespace };
 
@@ -227,6 +227,9 @@ describe('provisioning on the real stack', () => {
     expect(await env.run(() => acts.ensureSecrets({ ...ref, plan: 'starter' }))).toEqual({ secretName: 'tenant-credentials', created: false });
     expect(await snapshot()).toEqual(before);
     await twice(() => acts.setTenantStatus({ tenantId, status: 'active', step: 'markActive' }));
+    // Each step ran twice and is logged once: a retried activity writes the same row again.
+    const logged = await db.tenantStep.findMany({ where: { tenantId, phase: 'succeeded' }, select: { step: true }, orderBy: { id: 'asc' } });
+    expect(logged.map((r) => r.step)).toEqual(PROVISION_STEPS.filter((s) => s !== 'deployApp'));
     await twice(() => acts.recordDeprovisionDeadline({ tenantId, deprovisionAt: '2030-01-01T00:00:00.000Z' }));
     expect((await db.tenant.findUniqueOrThrow({ where: { id: tenantId } })).metadata).toEqual({ deprovisionAt: '2030-01-01T00:00:00.000Z' });
 
@@ -246,7 +249,7 @@ describe('provisioning on the real stack', () => {
   it('changes a status together with its step-log entry, or not at all', async () => {
     const tenantId = newTenantId();
     const acts = createActivities(realDeps(db));
-    const env = new MockActivityEnvironment({ attempt: 1 });
+    const env = activityEnvFor(tenantId);
     await env.run(() => acts.recordTenant({ tenantId, plan: 'starter' }));
     const stepsBefore = await db.tenantStep.count({ where: { tenantId } });
 
@@ -283,7 +286,7 @@ describe('provisioning on the real stack', () => {
     await kube.apply<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { owner: 'someone-else' } } });
     try {
       const acts = createActivities(realDeps(db));
-      const env = new MockActivityEnvironment();
+      const env = activityEnvFor(tenantId);
       await env.run(() => acts.recordTenant({ tenantId, plan: 'starter' }));
       await expect(env.run(() => acts.ensureNamespace({ tenantId, namespace, plan: 'starter' }))).rejects.toMatchObject({
         type: 'NamespaceConflict',
