@@ -52,8 +52,8 @@ export interface TenantRef {
   namespace: string;
 }
 
-/** The client or a transaction: enough to write the tenant row and its step log. */
-type DbWriter = Pick<Db, 'tenant' | 'tenantStep'>;
+/** The client or a transaction: what a step-log write needs. */
+type StepLogWriter = Pick<Db, 'tenantStep'>;
 
 type Phase = 'started' | 'succeeded' | 'failed' | 'compensated' | 'compensation_failed';
 
@@ -76,7 +76,7 @@ export function createActivities(deps: ActivityDeps) {
    * Step log entry; the key makes a retried activity write the same row again, not a new one.
    * `client` is a transaction when the entry must land together with the change it records.
    */
-  async function audit(tenantId: string, step: string, phase: Phase, message?: string, client: DbWriter = db): Promise<void> {
+  async function audit(tenantId: string, step: string, phase: Phase, message?: string, client: StepLogWriter = db): Promise<void> {
     const ctx = Context.current();
     const { workflowExecution, attempt, activityId } = ctx.info;
     const attemptPart = phase === 'failed' || phase === 'compensation_failed' ? `/${attempt}` : '';
