@@ -34,6 +34,17 @@ export interface ProvisionTenantInput {
   maxHistoryEvents?: number;
   /** How often a live tenant's isolation objects are re-applied to undo drift (default 6 hours). */
   reconcileIntervalSeconds?: number;
+  /**
+   * Backoff of a lifecycle change that keeps failing (plan change, suspend, resume, reconcile):
+   * the first retry after `initialSeconds` (default 30), doubling up to `maxSeconds` (default 1 hour).
+   */
+  lifecycleBackoff?: { initialSeconds?: number; maxSeconds?: number };
+  /**
+   * Cleanup run: set when a tenant whose lifecycle workflow is closed (failed, terminated) is
+   * deprovisioned. The run provisions nothing; it removes everything labelled as the tenant's and
+   * marks the tenant `deprovisioned`.
+   */
+  cleanup?: { reason?: string };
 }
 
 /** What a continued-as-new run inherits from its predecessor. */
@@ -48,6 +59,27 @@ export interface CarriedState {
   deprovisionRequested?: boolean;
   deprovisionReason?: string;
   deprovisionNotBefore?: number;
+  /** A lifecycle change that keeps failing, carried so its backoff survives continue-as-new. */
+  condition?: TenantCondition;
+}
+
+/**
+ * A lifecycle change that failed and is being retried with backoff. Shown by the status query and
+ * the status API, mirrored into PostgreSQL (`tenants.metadata.condition`, plus `last_error`) and
+ * into the `TenantCondition` search attribute; cleared when the change succeeds or is no longer
+ * wanted.
+ */
+export interface TenantCondition {
+  type: 'ChangeFailing';
+  /** The change being retried: changePlan, suspend, resume, reconcile, … */
+  step: string;
+  message: string;
+  /** Failed attempts so far (each attempt already includes the activity's own bounded retries). */
+  attempts: number;
+  /** When the first of these failures happened (ISO 8601). */
+  since: string;
+  /** When the next attempt runs unless the desired state changes first (ISO 8601). */
+  nextAttemptAt: string;
 }
 
 export interface StepFailure {
@@ -72,6 +104,8 @@ export interface TenantProgress {
   updatedAt: string;
   /** When a requested deprovision will run (after its grace period). */
   deprovisionAt?: string;
+  /** Set while a lifecycle change is failing and being retried. */
+  condition?: TenantCondition;
 }
 
 export interface ProvisionTenantResult {
@@ -100,6 +134,8 @@ export const deprovisionSignal = defineSignal<[DeprovisionRequest]>('deprovision
 export const changePlanSignal = defineSignal<[PlanChangeRequest]>('changePlan');
 export const suspendSignal = defineSignal<[SuspendRequest]>('suspend');
 export const resumeSignal = defineSignal<[]>('resume');
+/** Cancels a pending deprovision that is still in its grace period; ignored once teardown started. */
+export const cancelDeprovisionSignal = defineSignal<[]>('cancelDeprovision');
 export const statusQuery = defineQuery<TenantProgress>('status');
 
 /** Search attributes registered on the Temporal namespace (see scripts/stack.sh). */
@@ -108,7 +144,12 @@ export const SEARCH_ATTRIBUTES = {
   status: defineSearchAttributeKey('TenantStatus', SearchAttributeType.KEYWORD),
   plan: defineSearchAttributeKey('TenantPlan', SearchAttributeType.KEYWORD),
   customerId: defineSearchAttributeKey('CustomerId', SearchAttributeType.KEYWORD),
+  /** `ChangeFailing` while a lifecycle change is being retried, `Ready` otherwise. */
+  condition: defineSearchAttributeKey('TenantCondition', SearchAttributeType.KEYWORD),
 } as const;
+
+/** Values of the TenantCondition search attribute. */
+export const CONDITION_READY = 'Ready';
 
 /** Workflow id of a tenant's lifecycle workflow: a business key, so one tenant has one workflow. */
 export { workflowIdFor as tenantWorkflowId } from './naming';

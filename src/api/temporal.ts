@@ -8,6 +8,7 @@ import type { Client, Connection } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import {
   SEARCH_ATTRIBUTES,
+  cancelDeprovisionSignal,
   changePlanSignal,
   deprovisionSignal,
   resumeSignal,
@@ -42,11 +43,25 @@ export type SignalRequest =
   | { signal: 'resume' }
   | { signal: 'suspend'; reason?: string }
   | { signal: 'changePlan'; plan: string }
-  | { signal: 'deprovision'; request: DeprovisionRequest };
+  | { signal: 'deprovision'; request: DeprovisionRequest }
+  | { signal: 'cancelDeprovision' };
+
+export interface CleanupRequest {
+  tenantId: string;
+  /** The tenant's plan as PostgreSQL knows it (the cleanup run records nothing new with it). */
+  plan: string;
+  userId?: string;
+  request: DeprovisionRequest;
+}
 
 export interface TenantWorkflows {
   /** signalWithStart: signals the running workflow, or starts one with the signal queued first. */
   start(req: StartRequest): Promise<{ result: 'signaled'; runId: string } | { result: 'closed' }>;
+  /**
+   * Deprovisions a tenant whatever state its workflow is in: signals the running run, or starts a
+   * cleanup run (a new run of the tenant's workflow, same id) after a failed or terminated one.
+   */
+  cleanup(req: CleanupRequest): Promise<{ runId: string }>;
   /** Signals the running workflow; `not-running` when there is none. */
   signal(tenantId: string, req: SignalRequest): Promise<'signaled' | 'not-running'>;
   /** The live status query, or undefined when the workflow is not running or does not answer in time. */
@@ -122,6 +137,31 @@ export function createTenantWorkflows(options: TenantWorkflowsOptions): TenantWo
       }
     },
 
+    async cleanup(req) {
+      const workflowId = tenantWorkflowId(req.tenantId);
+      const reason = req.request.reason;
+      // One workflow id per tenant, so a cleanup run can never race a provisioning run: if one is
+      // running, signalWithStart only signals it.
+      const handle = await guarded(`signalWithStart (cleanup) ${workflowId}`, () =>
+        client.workflow.signalWithStart<typeof provisionTenant, [DeprovisionRequest]>('provisionTenant', {
+          taskQueue,
+          workflowId,
+          args: [{ tenantId: req.tenantId, plan: req.plan, ...(req.userId ? { userId: req.userId } : {}), cleanup: { ...(reason ? { reason } : {}) } }],
+          workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+          workflowIdConflictPolicy: 'USE_EXISTING',
+          signal: deprovisionSignal,
+          signalArgs: [req.request],
+          typedSearchAttributes: [
+            { key: SEARCH_ATTRIBUTES.tenantId, value: req.tenantId },
+            { key: SEARCH_ATTRIBUTES.plan, value: req.plan },
+            { key: SEARCH_ATTRIBUTES.status, value: 'deprovisioning' },
+          ],
+          staticSummary: `Cleanup of tenant ${req.tenantId}${reason ? `: ${reason}` : ''}`,
+        }),
+      );
+      return { runId: handle.signaledRunId };
+    },
+
     async signal(tenantId, req) {
       const handle = client.workflow.getHandle(tenantWorkflowId(tenantId));
       try {
@@ -135,6 +175,8 @@ export function createTenantWorkflows(options: TenantWorkflowsOptions): TenantWo
               return handle.signal(changePlanSignal, { plan: req.plan });
             case 'deprovision':
               return handle.signal(deprovisionSignal, req.request);
+            case 'cancelDeprovision':
+              return handle.signal(cancelDeprovisionSignal);
           }
         });
         return 'signaled';

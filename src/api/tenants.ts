@@ -7,6 +7,7 @@
  * The service (bearer SERVICE_TOKEN, with an Idempotency-Key header):
  *   POST /api/tenants/provision   { userId, plan, tenantId? }               → 202 { workflowId, tenantId }
  *   POST /api/tenants/deprovision { tenantId, reason?, graceSeconds? }       → 202 { workflowId, tenantId }
+ *     (signals the running workflow, or starts a cleanup run when the tenant's workflow is closed)
  *
  * Progress comes from PostgreSQL (the tenant row and the tenant_steps log the activities write);
  * for a tenant still provisioning or deprovisioning the live `status` query is asked too, with a
@@ -185,14 +186,15 @@ export function tenantsRouter(deps: TenantsDeps): Router {
   router.post('/api/tenants/deprovision', auth.requireService, json, async (req, res) => {
     const input = body(req, deprovisionBody, 'the deprovision request');
     await idempotent(req, res, input, async () => {
-      const tenant = await db.tenant.findUnique({ where: { id: input.tenantId }, select: { status: true } });
+      const tenant = await db.tenant.findUnique({ where: { id: input.tenantId }, select: { status: true, plan: true, userId: true } });
       if (!tenant) throw new HttpProblem('tenant-not-found', `there is no tenant ${input.tenantId}`);
       const accepted = { status: 202, body: { workflowId: tenantWorkflowId(input.tenantId), tenantId: input.tenantId } };
       if (tenant.status === 'deprovisioned') return accepted; // already done: the request is satisfied
       const request = { reason: input.reason ?? 'requested through the internal API', ...(input.graceSeconds !== undefined ? { graceSeconds: input.graceSeconds } : {}) };
       const result = await workflows.signal(input.tenantId, { signal: 'deprovision', request });
+      // Its workflow is closed (failed, terminated): a cleanup run removes whatever is left.
       if (result === 'not-running') {
-        throw new HttpProblem('tenant-not-running', `tenant ${input.tenantId} is ${tenant.status} and its workflow is not running`, { tenantStatus: tenant.status });
+        await workflows.cleanup({ tenantId: input.tenantId, plan: tenant.plan, userId: tenant.userId ?? undefined, request });
       }
       return accepted;
     });
