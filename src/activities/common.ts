@@ -1,0 +1,121 @@
+/**
+ * What every activity module shares: the dependencies the worker wires once, the step log, and
+ * the mapping of Kubernetes, Helm and database errors into retryable or final failures.
+ */
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import type { Db } from '../db/client';
+import { isPrismaError, toDbActivityError } from '../db/errors';
+import type { Helm } from '../helm/helm';
+import { HelmError } from '../helm/helm';
+import type { Kube } from '../k8s/client';
+import { toActivityError } from '../k8s/errors';
+import type { Plan, PlanCatalogue } from '../plans';
+
+export interface ActivityDeps {
+  db: Db;
+  kube: Kube;
+  helm: Helm;
+  plans: PlanCatalogue;
+  settings: {
+    namespacePrefix: string;
+    ingressNamespace: string;
+    chart: string;
+    helmTimeoutSeconds: number;
+    /** Optional image override for the tenant chart (e.g. a registry mirror). */
+    image?: { repository?: string; tag?: string };
+  };
+  /** Source of randomness for credentials; tests may pass a deterministic one. */
+  random?: (bytes: number) => Buffer;
+}
+
+export interface TenantRef {
+  tenantId: string;
+  namespace: string;
+}
+
+
+type StepLogWriter = Pick<Db, 'tenantStep'>;
+
+type Phase = 'started' | 'succeeded' | 'failed' | 'compensated' | 'compensation_failed';
+
+export type StepKit = ReturnType<typeof createStepKit>;
+
+export function createStepKit(deps: ActivityDeps) {
+  const { db, plans } = deps;
+
+  function plan(id: string): Plan {
+    try {
+      return plans.get(id);
+    } catch (err) {
+      throw ApplicationFailure.nonRetryable((err as Error).message, 'UnknownPlan');
+    }
+  }
+
+  /**
+   * Step log entry; the key makes a retried activity write the same row again, not a new one.
+   * `client` is a transaction when the entry must land together with the change it records.
+   */
+  async function audit(tenantId: string, step: string, phase: Phase, message?: string, client: StepLogWriter = db): Promise<void> {
+    const ctx = Context.current();
+    const { workflowExecution, attempt, activityId } = ctx.info;
+    const attemptPart = phase === 'failed' || phase === 'compensation_failed' ? `/${attempt}` : '';
+    const run = workflowExecution ? `${workflowExecution.workflowId}/${workflowExecution.runId}` : 'standalone';
+    const eventKey = `${run}/${activityId}/${step}/${phase}${attemptPart}`;
+    await client.tenantStep.upsert({
+      where: { eventKey },
+      create: { tenantId, eventKey, step, phase, message: message?.slice(0, 2000) ?? null },
+      update: {},
+    });
+  }
+
+  /**
+   * Wraps one step: marks it current on the tenant row, logs start and outcome, and maps errors.
+   * `compensation` steps log compensated / compensation_failed instead of succeeded / failed.
+   */
+  async function step<T>(tenantId: string, name: string, body: () => Promise<T>, compensation = false): Promise<T> {
+    await db.tenant.updateMany({ where: { id: tenantId }, data: { currentStep: name } });
+    await audit(tenantId, name, 'started');
+    try {
+      const result = await body();
+      await audit(tenantId, name, compensation ? 'compensated' : 'succeeded');
+      return result;
+    } catch (err) {
+      const mapped = mapError(err, name);
+      await audit(tenantId, name, compensation ? 'compensation_failed' : 'failed', mapped.message).catch(() => undefined);
+      throw mapped;
+    }
+  }
+
+  function mapError(err: unknown, what: string): Error {
+    if (err instanceof ApplicationFailure) return err;
+    if (err instanceof HelmError) {
+      return err.retryable
+        ? ApplicationFailure.retryable(err.message, 'HelmFailed')
+        : ApplicationFailure.nonRetryable(err.message, 'HelmRejected');
+    }
+    if (isPrismaError(err)) return toDbActivityError(err, `${what} (database)`);
+    if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'number') return toActivityError(err, what);
+    return err instanceof Error ? err : new Error(String(err));
+  }
+
+  /** Activities that only touch PostgreSQL: errors mapped like any step's, without the step log. */
+  async function dbOnly<T>(what: string, body: () => Promise<T>): Promise<T> {
+    try {
+      return await body();
+    } catch (err) {
+      throw mapError(err, what);
+    }
+  }
+
+  /** Kubernetes calls: errors become retryable or final failures with the action named. */
+  async function k8s<T>(what: string, call: () => Promise<T>): Promise<T> {
+    try {
+      return await call();
+    } catch (err) {
+      throw toActivityError(err, what);
+    }
+  }
+
+  return { plan, audit, step, mapError, dbOnly, k8s };
+}

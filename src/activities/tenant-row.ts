@@ -1,0 +1,102 @@
+/** Activities on the tenant row and its step log in PostgreSQL (the status API's mirror). */
+import { ApplicationFailure } from '@temporalio/common';
+import type { TenantStatus } from '../contract';
+import { tenantWorkflowId } from '../contract';
+import { tenantNamespace } from '../naming';
+import type { ActivityDeps, StepKit } from './common';
+
+export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
+  const { db, settings } = deps;
+  const { plan, audit, step, dbOnly } = kit;
+  return {
+    /** Step 1: the tenant row, status `provisioning`. A failed or removed tenant may be provisioned again. */
+    async recordTenant(input: { tenantId: string; plan: string; userId?: string; customerId?: string }): Promise<void> {
+      let workflowId: string;
+      try {
+        workflowId = tenantWorkflowId(input.tenantId);
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidTenant');
+      }
+      return dbOnly('record tenant', async () => {
+        plan(input.plan);
+        const existing = await db.tenant.findUnique({ where: { id: input.tenantId } });
+        if (!existing) {
+          await db.tenant.upsert({
+            where: { id: input.tenantId },
+            create: {
+              id: input.tenantId,
+              userId: input.userId ?? null,
+              plan: input.plan,
+              status: 'provisioning',
+              workflowId,
+              currentStep: 'recordTenant',
+              metadata: input.customerId ? { stripeCustomerId: input.customerId } : {},
+            },
+            update: {},
+          });
+        } else if (existing.status === 'failed' || existing.status === 'deprovisioned') {
+          await db.tenant.update({
+            where: { id: input.tenantId },
+            data: { status: 'provisioning', plan: input.plan, lastError: null, currentStep: 'recordTenant' },
+          });
+        }
+        await audit(input.tenantId, 'recordTenant', 'succeeded');
+      });
+    },
+
+    /** Step 2: the namespace name, a pure function of the tenant id, stored on the row. */
+    async assignNamespace(input: { tenantId: string }): Promise<string> {
+      let namespace: string;
+      try {
+        namespace = tenantNamespace(input.tenantId, settings.namespacePrefix);
+      } catch (err) {
+        throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidTenant');
+      }
+      return step(input.tenantId, 'assignNamespace', async () => {
+        await db.tenant.update({ where: { id: input.tenantId }, data: { namespace } });
+        return namespace;
+      });
+    },
+
+    /** Step 8 and every later status change, mirrored into the tenant row and the step log. */
+    async setTenantStatus(input: { tenantId: string; status: TenantStatus; step: string; error?: string }): Promise<void> {
+      // One transaction: a reader that sees the new status also sees the step that set it
+      // (the status API counts progress from the step log once a tenant is no longer in flight).
+      return dbOnly('update tenant status', () => db.$transaction(async (tx) => {
+        await tx.tenant.update({
+          where: { id: input.tenantId },
+          data: {
+            status: input.status,
+            currentStep: null,
+            ...(input.status === 'failed' ? { lastError: input.error ?? 'unknown error' } : {}),
+            ...(input.status === 'active' ? { lastError: null } : {}),
+          },
+        });
+        await audit(input.tenantId, input.step, input.status === 'failed' ? 'failed' : 'succeeded', `status ${input.status}${input.error ? `: ${input.error}` : ''}`, tx);
+      }));
+    },
+
+    /** A lifecycle change failed for good: the tenant stays as it was, the reason is recorded. */
+    async recordTenantError(input: { tenantId: string; step: string; error: string }): Promise<void> {
+      return dbOnly('record tenant error', () => db.$transaction(async (tx) => {
+        await tx.tenant.update({ where: { id: input.tenantId }, data: { lastError: input.error, currentStep: null } });
+        await audit(input.tenantId, input.step, 'failed', input.error, tx);
+      }));
+    },
+
+    /** Mirrors a pending deprovision deadline (a grace period) so the status API can show it. */
+    async recordDeprovisionDeadline(input: { tenantId: string; deprovisionAt: string }): Promise<void> {
+      return dbOnly('record deprovision deadline', async () => {
+        await db.$executeRaw`UPDATE tenants SET metadata = metadata || jsonb_build_object('deprovisionAt', ${input.deprovisionAt}::text), updated_at = now() WHERE id = ${input.tenantId}::uuid`;
+      });
+    },
+
+    async setTenantPlan(input: { tenantId: string; plan: string }): Promise<void> {
+      return dbOnly('update tenant plan', async () => {
+        plan(input.plan);
+        await db.tenant.update({ where: { id: input.tenantId }, data: { plan: input.plan, lastError: null } });
+        await audit(input.tenantId, 'changePlan', 'succeeded', `plan ${input.plan}`);
+      });
+    },
+  };
+}
