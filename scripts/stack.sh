@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The embedded local stack: PostgreSQL, the Temporal dev server (with its Web UI) and a Kubernetes
 # control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok's simulated
-# nodes) run from the pinned binaries of scripts/tools.sh.
+# nodes), stripe-mock as the Stripe API and toxiproxy-server for fault tests, all run from the pinned
+# binaries of scripts/tools.sh.
 #
 # Usage: scripts/stack.sh up | down | status | env
 #   up      starts what is not running yet (idempotent) and writes $STACK_DIR/env
@@ -11,7 +12,8 @@
 #
 # Settings (environment): STACK_DIR (default .stack), STACK_PG_PORT (5432), STACK_DB (tenants),
 # STACK_TEMPORAL_PORT (7233), STACK_TEMPORAL_UI_PORT (8233), STACK_KUBE_PORT (6443),
-# STACK_KWOK_NODES (2), STACK_CLUSTER (tenant-provisioner).
+# STACK_KWOK_NODES (2), STACK_CLUSTER (tenant-provisioner), STACK_STRIPE_MOCK_PORT (12111),
+# STACK_TOXIPROXY_PORT (8474).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,10 +26,12 @@ TEMPORAL_UI_PORT=${STACK_TEMPORAL_UI_PORT:-8233}
 KUBE_PORT=${STACK_KUBE_PORT:-6443}
 KWOK_NODES=${STACK_KWOK_NODES:-2}
 CLUSTER=${STACK_CLUSTER:-tenant-provisioner}
+STRIPE_MOCK_PORT=${STACK_STRIPE_MOCK_PORT:-12111}
+TOXIPROXY_PORT=${STACK_TOXIPROXY_PORT:-8474}
 KUBECONFIG_FILE="$STACK_DIR/kubeconfig"
 export KWOK_WORKDIR="$STACK_DIR/kwok"
 # Search attributes the workflows set, so the Web UI can filter tenants by them.
-SEARCH_ATTRIBUTES=(TenantId=Keyword TenantStatus=Keyword TenantPlan=Keyword CustomerId=Keyword TenantCondition=Keyword)
+SEARCH_ATTRIBUTES=(TenantId=Keyword TenantStatus=Keyword TenantPlan=Keyword CustomerId=Keyword)
 
 BIN=$("$ROOT/scripts/tools.sh" bindir)
 export PATH="$BIN:$PATH"
@@ -110,24 +114,11 @@ psql_admin() { PGCONNECT_TIMEOUT=5 psql -h "$PG_HOST" -p "$PG_PORT" -U postgres 
 
 temporal_ready() { temporal operator cluster health --address "127.0.0.1:$TEMPORAL_PORT" --command-timeout 3s 2>/dev/null | grep -q SERVING; }
 
-# A server started by an older checkout lacks attributes added since; --search-attribute applies
-# only at start, so register the missing ones on the running server.
-register_search_attributes() {
-  local p existing
-  existing=$(temporal operator search-attribute list --address "127.0.0.1:$TEMPORAL_PORT" --command-timeout 5s 2>/dev/null) || return 0
-  for p in "${SEARCH_ATTRIBUTES[@]}"; do
-    grep -qw "${p%%=*}" <<<"$existing" && continue
-    log "registering search attribute ${p%%=*}"
-    temporal operator search-attribute create --address "127.0.0.1:$TEMPORAL_PORT" --command-timeout 5s \
-      --name "${p%%=*}" --type "${p#*=}" >/dev/null 2>&1 || log "could not register search attribute ${p%%=*}"
-  done
-}
-
 temporal_up() {
   need_tools temporal
   if pid_alive "$STACK_DIR/temporal.pid" && grep -qa "$STACK_DIR/temporal.db" "/proc/$(cat "$STACK_DIR/temporal.pid")/cmdline" 2>/dev/null; then
     log "Temporal already running (pid $(cat "$STACK_DIR/temporal.pid"))"
-    if wait_for "Temporal" 20 temporal_ready; then register_search_attributes; return; fi
+    if wait_for "Temporal" 20 temporal_ready; then return; fi
     log "Temporal (pid $(cat "$STACK_DIR/temporal.pid")) does not answer; restarting it (its log: $STACK_DIR/temporal.log)"
     stop_pidfile "$STACK_DIR/temporal.pid" Temporal
   fi
@@ -160,6 +151,38 @@ stop_pidfile() {
   fi
   rm -f "$pidfile"
 }
+
+# --- Small daemons: stripe-mock, toxiproxy-server ---------------------------------------------------
+
+http_ok() { curl -fsS --max-time 3 -o /dev/null "$@"; }
+stripe_mock_ready() { http_ok -u sk_test_123: "http://127.0.0.1:$STRIPE_MOCK_PORT/v1/customers/cus_ping"; }
+toxiproxy_ready() { http_ok "http://127.0.0.1:$TOXIPROXY_PORT/version"; }
+
+# daemon_up NAME PORT READY_FN BINARY ARGS...: starts BINARY in its own session unless its pid file
+# names a live process that answers READY_FN; refuses a port someone else holds.
+daemon_up() {
+  local name=$1 port=$2 ready=$3; shift 3
+  local pidfile="$STACK_DIR/$name.pid" owner
+  need_tools "$1"
+  if pid_alive "$pidfile"; then
+    if wait_for "$name" 10 "$ready"; then log "$name already running (pid $(cat "$pidfile"))"; return; fi
+    log "$name (pid $(cat "$pidfile")) does not answer; restarting it (its log: $STACK_DIR/$name.log)"
+    stop_pidfile "$pidfile" "$name"
+  fi
+  rm -f "$pidfile"
+  if port_open "$port"; then
+    owner=$(port_owner "$port")
+    die "port $port is taken${owner:+ by $owner}; stop it or set the STACK_*_PORT variable for $name"
+  fi
+  log "starting $name on 127.0.0.1:$port"
+  setsid nohup "$@" >"$STACK_DIR/$name.log" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+  wait_for "$name" 30 "$ready" || { tail -20 "$STACK_DIR/$name.log" >&2; die "$name did not answer on 127.0.0.1:$port within 30 s; see $STACK_DIR/$name.log"; }
+}
+
+# stripe-mock also serves HTTPS (on the next port): bound to loopback like everything else.
+stripe_mock_up() { daemon_up stripe-mock "$STRIPE_MOCK_PORT" stripe_mock_ready stripe-mock -http-addr "127.0.0.1:$STRIPE_MOCK_PORT" -https-addr "127.0.0.1:$((STRIPE_MOCK_PORT + 1))"; }
+toxiproxy_up() { daemon_up toxiproxy "$TOXIPROXY_PORT" toxiproxy_ready toxiproxy-server -host 127.0.0.1 -port "$TOXIPROXY_PORT"; }
 
 # --- Kubernetes --------------------------------------------------------------------------------
 
@@ -224,6 +247,8 @@ export TEMPORAL_ADDRESS='127.0.0.1:$TEMPORAL_PORT'
 export TEMPORAL_NAMESPACE='default'
 export TEMPORAL_UI_URL='http://127.0.0.1:$TEMPORAL_UI_PORT'
 export KUBECONFIG='$KUBECONFIG_FILE'
+export STRIPE_MOCK_URL='http://127.0.0.1:$STRIPE_MOCK_PORT'
+export TOXIPROXY_URL='http://127.0.0.1:$TOXIPROXY_PORT'
 export PATH='$BIN':"\$PATH"
 EOF
 }
@@ -238,6 +263,8 @@ status() {
   else
     echo "kubernetes  down  https://127.0.0.1:$KUBE_PORT"; rc=1
   fi
+  if stripe_mock_ready; then echo "stripe-mock up    http://127.0.0.1:$STRIPE_MOCK_PORT (pid $(cat "$STACK_DIR/stripe-mock.pid" 2>/dev/null || echo ?))"; else echo "stripe-mock down  http://127.0.0.1:$STRIPE_MOCK_PORT"; rc=1; fi
+  if toxiproxy_ready; then echo "toxiproxy   up    http://127.0.0.1:$TOXIPROXY_PORT (pid $(cat "$STACK_DIR/toxiproxy.pid" 2>/dev/null || echo ?))"; else echo "toxiproxy   down  http://127.0.0.1:$TOXIPROXY_PORT"; rc=1; fi
   if command -v helm >/dev/null; then echo "helm        ok    $(command -v helm) ($(helm version --template '{{.Version}}' 2>/dev/null))"; else echo "helm        missing"; rc=1; fi
   return $rc
 }
@@ -247,10 +274,14 @@ case ${1:-} in
     pg_up
     temporal_up
     kube_up
+    stripe_mock_up
+    toxiproxy_up
     write_env
     status
     log "ready: source $STACK_DIR/env to use it" ;;
   down)
+    stop_pidfile "$STACK_DIR/toxiproxy.pid" toxiproxy
+    stop_pidfile "$STACK_DIR/stripe-mock.pid" stripe-mock
     stop_pidfile "$STACK_DIR/temporal.pid" Temporal
     kube_down
     pg_down ;;

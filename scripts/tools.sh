@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the pinned binaries the local stack needs: temporal (dev server + Web UI), etcd,
-# kube-apiserver / kube-controller-manager / kube-scheduler / kubectl, kwok / kwokctl and helm.
+# kube-apiserver / kube-controller-manager / kube-scheduler / kubectl, kwok / kwokctl, helm,
+# stripe-mock (Stripe's own mock of its API, the Stripe API of the local stack) and toxiproxy-server
+# (a TCP proxy that injects faults, for the fault tests).
 #
 # For each tool, in order:
 #   1. the cache (outside the repository, so fresh clones on the same machine reuse it);
@@ -20,7 +22,7 @@ source "$ROOT/tools/versions.env"
 
 CACHE=${TENANT_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tenant-provisioner/tools}
 BIN="$CACHE/bin"
-ALL_TOOLS=(helm kwok etcd temporal kubernetes)
+ALL_TOOLS=(helm kwok etcd temporal kubernetes stripe-mock toxiproxy)
 GOARCH_HOST=$(go env GOARCH 2>/dev/null || echo amd64)
 DOWNLOAD_TIMEOUT=${TOOLS_DOWNLOAD_TIMEOUT:-120}
 
@@ -34,6 +36,8 @@ version_of() {
     etcd) echo "$ETCD_VERSION" ;;
     temporal) echo "$TEMPORAL_CLI_VERSION" ;;
     kubernetes) echo "$KUBERNETES_VERSION" ;;
+    stripe-mock) echo "$STRIPE_MOCK_VERSION" ;;
+    toxiproxy) echo "$TOXIPROXY_VERSION" ;;
     *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]})" ;;
   esac
 }
@@ -45,6 +49,8 @@ binaries_of() {
     etcd) echo etcd ;;
     temporal) echo temporal ;;
     kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
+    stripe-mock) echo stripe-mock ;;
+    toxiproxy) echo toxiproxy-server ;;
   esac
 }
 
@@ -73,6 +79,8 @@ path_version() {
     temporal) out=$(timeout 10 temporal --version 2>/dev/null) ;;
     etcd) out=$(timeout 10 etcd --version 2>/dev/null | head -1) ;;
     kwok|kwokctl) out=$(timeout 10 "$b" --version 2>/dev/null) ;;
+    stripe-mock) out=$(timeout 10 stripe-mock -version 2>&1 | head -1) ;;
+    toxiproxy-server) out=$(timeout 10 toxiproxy-server -version 2>&1 | head -1) ;;
     kubectl) out=$(timeout 10 kubectl version --client 2>/dev/null | head -1) ;;
     *) out=$(timeout 10 "$b" --version 2>/dev/null) ;;
   esac
@@ -142,6 +150,12 @@ download_release() {
           "https://dl.k8s.io/release/v$v/bin/linux/$GOARCH_HOST/$b.sha256" || return 1
         chmod 0755 "$dir/$b"
       done ;;
+    stripe-mock)
+      fetch "https://github.com/stripe/stripe-mock/releases/download/v$v/stripe-mock_${v}_linux_$GOARCH_HOST.tar.gz" "$tmp/s.tgz" || return 1
+      tar -xzf "$tmp/s.tgz" -C "$tmp" && install -m 0755 "$tmp/stripe-mock" "$dir/stripe-mock" ;;
+    toxiproxy)
+      fetch "https://github.com/Shopify/toxiproxy/releases/download/v$v/toxiproxy-server-linux-$GOARCH_HOST" "$dir/toxiproxy-server" || return 1
+      chmod 0755 "$dir/toxiproxy-server" ;;
   esac
 }
 
@@ -211,6 +225,14 @@ EOF
       (cd "$work" && go_with_progress etcd "$logf" go build -v -trimpath -ldflags "-s -w" -o "$dir/etcd" .) ;;
     kubernetes)
       build_kubernetes "$v" "$dir" "$work" "$logf" ;;
+    stripe-mock)
+      # The binary embeds Stripe's OpenAPI spec and object fixtures for the API version it pins.
+      go_with_progress stripe-mock "$logf" env GOBIN="$dir" go install -v -trimpath -ldflags "-s -w -X main.version=$v" \
+        "github.com/stripe/stripe-mock@v$v" ;;
+    toxiproxy)
+      go_with_progress toxiproxy "$logf" env GOBIN="$dir" go install -v -trimpath \
+        -ldflags "-s -w -X github.com/Shopify/toxiproxy/v2.Version=$v" "github.com/Shopify/toxiproxy/v2/cmd/server@v$v"
+      mv "$dir/server" "$dir/toxiproxy-server" ;;
   esac
   log "$tool $v: built from source"
 }
