@@ -31,7 +31,7 @@ TOXIPROXY_PORT=${STACK_TOXIPROXY_PORT:-8474}
 KUBECONFIG_FILE="$STACK_DIR/kubeconfig"
 export KWOK_WORKDIR="$STACK_DIR/kwok"
 # Search attributes the workflows set, so the Web UI can filter tenants by them.
-SEARCH_ATTRIBUTES=(TenantId=Keyword TenantStatus=Keyword TenantPlan=Keyword CustomerId=Keyword)
+SEARCH_ATTRIBUTES=(TenantId=Keyword TenantStatus=Keyword TenantPlan=Keyword CustomerId=Keyword TenantCondition=Keyword)
 
 BIN=$("$ROOT/scripts/tools.sh" bindir)
 export PATH="$BIN:$PATH"
@@ -114,11 +114,24 @@ psql_admin() { PGCONNECT_TIMEOUT=5 psql -h "$PG_HOST" -p "$PG_PORT" -U postgres 
 
 temporal_ready() { temporal operator cluster health --address "127.0.0.1:$TEMPORAL_PORT" --command-timeout 3s 2>/dev/null | grep -q SERVING; }
 
+# A server started by an older checkout lacks attributes added since; --search-attribute applies
+# only at start, so register the missing ones on the running server.
+register_search_attributes() {
+  local p existing
+  existing=$(temporal operator search-attribute list --address "127.0.0.1:$TEMPORAL_PORT" --command-timeout 5s 2>/dev/null) || return 0
+  for p in "${SEARCH_ATTRIBUTES[@]}"; do
+    grep -qw "${p%%=*}" <<<"$existing" && continue
+    log "registering search attribute ${p%%=*}"
+    temporal operator search-attribute create --address "127.0.0.1:$TEMPORAL_PORT" --command-timeout 5s \
+      --name "${p%%=*}" --type "${p#*=}" >/dev/null 2>&1 || log "could not register search attribute ${p%%=*}"
+  done
+}
+
 temporal_up() {
   need_tools temporal
   if pid_alive "$STACK_DIR/temporal.pid" && grep -qa "$STACK_DIR/temporal.db" "/proc/$(cat "$STACK_DIR/temporal.pid")/cmdline" 2>/dev/null; then
     log "Temporal already running (pid $(cat "$STACK_DIR/temporal.pid"))"
-    if wait_for "Temporal" 20 temporal_ready; then return; fi
+    if wait_for "Temporal" 20 temporal_ready; then register_search_attributes; return; fi
     log "Temporal (pid $(cat "$STACK_DIR/temporal.pid")) does not answer; restarting it (its log: $STACK_DIR/temporal.log)"
     stop_pidfile "$STACK_DIR/temporal.pid" Temporal
   fi
