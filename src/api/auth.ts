@@ -3,7 +3,7 @@
  * - users, with a bearer JWT (HS256, issuer and audience checked, small clock tolerance) whose
  *   `sub` is their user id (a UUID); they may read their own tenants;
  * - the internal service, with the bearer SERVICE_TOKEN (compared in constant time); it may
- *   provision and deprovision.
+ *   provision and deprovision, and read any tenant.
  *
  * Contract: no bearer token → 401 `unauthorized`; a token that is neither a valid JWT nor the
  * service token → 401 `invalid-token`; a valid credential of the other kind → 403 `forbidden`.
@@ -98,7 +98,14 @@ export function createAuth(options: AuthOptions) {
     throw invalidToken('the token is neither the service token nor a valid user token');
   };
 
-  return { requireUser, requireService, verifyUserToken };
+  /** Either: a user reads their own tenant, the service any tenant (`res.locals.principal.kind` tells which). */
+  const requireUserOrService: RequestHandler = async (req, res, next) => {
+    const token = bearer(req);
+    res.locals.principal = isServiceToken(token) ? { kind: 'service' } : await verifyUserToken(token);
+    next();
+  };
+
+  return { requireUser, requireService, requireUserOrService, verifyUserToken };
 }
 
 export function principalUserId(locals: Record<string, unknown>): string {

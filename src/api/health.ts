@@ -3,12 +3,10 @@
  * API because PostgreSQL is down).
  * GET /readyz: PostgreSQL answers `SELECT 1` and Temporal answers GetSystemInfo, each within a
  * short deadline; otherwise 503 naming what failed. Also 503 while shutting down.
- * GET /metrics: Prometheus text format.
  */
 import express, { type Router } from 'express';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client';
-import type { Metrics } from './metrics';
 import { HttpProblem } from './problem';
 import { withTimeout } from './store';
 import type { TenantWorkflows } from './temporal';
@@ -16,7 +14,6 @@ import type { TenantWorkflows } from './temporal';
 export interface HealthDeps {
   db: Db;
   workflows: TenantWorkflows;
-  metrics: Metrics;
   logger: Logger;
   readyTimeoutMs: number;
   draining: () => boolean;
@@ -60,10 +57,6 @@ export function healthRouter(deps: HealthDeps): Router {
       throw new HttpProblem('not-ready', `not ready: ${failed.join(' and ')} ${failed.length > 1 ? 'are' : 'is'} unavailable`, { checks, failed }, { 'Retry-After': '5' });
     }
     res.json({ status: 'ready', checks });
-  });
-
-  router.get('/metrics', async (_req, res) => {
-    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
 
   return router;

@@ -2,9 +2,12 @@
  * Tenant endpoints.
  *
  * Users (bearer JWT):
- *   GET  /api/tenants/status      → 200 { userId, tenants: TenantView[] }  (the caller's tenants only)
+ *   GET  /api/tenants/status?limit&cursor → 200 { userId, tenants: TenantView[], nextCursor }  (the caller's own)
  *   GET  /api/tenants/:tenantId   → 200 TenantView, 404 when it is not the caller's (whether or not it exists)
- * The service (bearer SERVICE_TOKEN, with an Idempotency-Key header):
+ * The service (bearer SERVICE_TOKEN):
+ *   GET  /api/tenants?customerId&userId&status&plan&limit&cursor → 200 { tenants, nextCursor }
+ *   GET  /api/tenants/:tenantId   → 200 TenantView of any tenant
+ * The service, with an Idempotency-Key header:
  *   POST /api/tenants/provision   { userId, plan, tenantId? }               → 202 { workflowId, tenantId }
  *   POST /api/tenants/deprovision { tenantId, reason?, graceSeconds? }       → 202 { workflowId, tenantId }
  *     (signals the running workflow, or starts a cleanup run when the tenant's workflow is closed)
@@ -14,7 +17,7 @@
  * short deadline, and wins when it answers.
  */
 import express, { type Router } from 'express';
-import { z } from 'zod';
+import type { z } from 'zod';
 import type { Db } from '../db/client';
 import { PROVISION_STEPS, tenantWorkflowId, type TenantProgress } from '../contract';
 import type { Tenant } from '../generated/prisma/client';
@@ -22,8 +25,10 @@ import type { PlanCatalogue } from '../plans';
 import type { createAuth } from './auth';
 import { principalUserId } from './auth';
 import { isUuid, tenantIdForRequest } from './ids';
+import { PAGE_ORDER, afterCursor, page } from './pagination';
 import { idempotencyKeyOf, requestHash, runIdempotent, storedProblem } from './idempotency';
 import { HttpProblem, validationProblem } from './problem';
+import { deprovisionBody, provisionBody, serviceListQuery, userListQuery, type TenantView } from './schemas';
 import { ensureTenantRow, withTenantLock } from './store';
 import type { TenantWorkflows } from './temporal';
 
@@ -35,37 +40,10 @@ export interface TenantsDeps {
   statusQueryTimeoutMs: number;
 }
 
-export interface TenantView {
-  tenantId: string;
-  workflowId: string;
-  status: string;
-  plan: string;
-  namespace: string | null;
-  currentStep: string | null;
-  progress: { completed: number; total: number; completedSteps: string[] };
-  lastError: string | null;
-  deprovisionAt?: string;
-  createdAt: string;
-  updatedAt: string;
-  /** Where status and progress were read: the live workflow, or PostgreSQL's mirror. */
-  source: 'temporal' | 'postgres';
-}
+export type { TenantView } from './schemas';
 
 const IN_PROGRESS = new Set(['provisioning', 'deprovisioning']);
-const MAX_TENANTS_LISTED = 100;
 const JSON_LIMIT = '16kb';
-
-const uuid = z.string().refine(isUuid, 'must be a UUID').transform((s) => s.toLowerCase());
-const provisionBody = z.strictObject({
-  userId: uuid,
-  plan: z.string().min(1).max(50),
-  tenantId: uuid.optional(),
-});
-const deprovisionBody = z.strictObject({
-  tenantId: uuid,
-  reason: z.string().max(500).optional(),
-  graceSeconds: z.number().int().min(0).max(365 * 86_400).optional(),
-});
 
 /** Which provisioning steps have succeeded in the tenant's latest attempt, per tenant. */
 async function completedSteps(db: Db, tenantIds: string[]): Promise<Map<string, string[]>> {
@@ -92,6 +70,17 @@ function deprovisionDeadline(row: Tenant, live: TenantProgress | undefined): { d
   return typeof mirrored === 'string' && row.status !== 'deprovisioned' ? { deprovisionAt: mirrored } : {};
 }
 
+/**
+ * The lifecycle condition (a change that keeps failing and is retried with backoff): from the live
+ * query when it carries one, else as the workflow mirrored it into the row's metadata.
+ */
+function conditionOf(row: Tenant, live: TenantProgress | undefined): { condition?: Record<string, unknown> } {
+  const fromLive = (live as { condition?: unknown } | undefined)?.condition;
+  const mirrored = (row.metadata as { condition?: unknown } | null)?.condition;
+  const c = live ? fromLive : mirrored;
+  return c && typeof c === 'object' && !Array.isArray(c) ? { condition: c as Record<string, unknown> } : {};
+}
+
 function view(row: Tenant, steps: string[], live: TenantProgress | undefined): TenantView {
   const completed = live ? [...live.completedSteps] : steps;
   return {
@@ -104,36 +93,66 @@ function view(row: Tenant, steps: string[], live: TenantProgress | undefined): T
     progress: { completed: completed.length, total: PROVISION_STEPS.length, completedSteps: completed },
     lastError: live?.lastError ? `${live.lastError.step} failed: ${live.lastError.message}` : row.lastError,
     ...deprovisionDeadline(row, live),
+    ...conditionOf(row, live),
     createdAt: row.createdAt.toISOString(),
     updatedAt: (live ? new Date(Math.max(row.updatedAt.getTime(), Date.parse(live.updatedAt) || 0)) : row.updatedAt).toISOString(),
     source: live ? 'temporal' : 'postgres',
   };
 }
 
+/** Tenant rows as the API shows them: PostgreSQL's mirror, with the live query for tenants in flight. */
+export function createTenantViews(deps: { db: Db; workflows: TenantWorkflows; statusQueryTimeoutMs: number }) {
+  return async function views(rows: Tenant[]): Promise<TenantView[]> {
+    const steps = await completedSteps(deps.db, rows.map((r) => r.id));
+    const live = await Promise.all(rows.map(async (r) => (IN_PROGRESS.has(r.status) ? deps.workflows.query(r.id, deps.statusQueryTimeoutMs) : undefined)));
+    return rows.map((r, i) => view(r, steps.get(r.id) ?? [], live[i]));
+  };
+}
+
+/** Validates a query string; unknown parameters are refused rather than silently ignored. */
+export function parseQuery<T>(req: express.Request, schema: z.ZodType<T>, what: string): T {
+  const parsed = schema.safeParse(req.query);
+  if (!parsed.success) throw validationProblem(parsed.error, what);
+  return parsed.data;
+}
+
 export function tenantsRouter(deps: TenantsDeps): Router {
   const { db, workflows, plans, auth } = deps;
   const router = express.Router();
   const json = express.json({ limit: JSON_LIMIT, strict: true, type: 'application/json' });
+  const views = createTenantViews(deps);
 
-  async function views(rows: Tenant[]): Promise<TenantView[]> {
-    const steps = await completedSteps(db, rows.map((r) => r.id));
-    const live = await Promise.all(rows.map(async (r) => (IN_PROGRESS.has(r.status) ? workflows.query(r.id, deps.statusQueryTimeoutMs) : undefined)));
-    return rows.map((r, i) => view(r, steps.get(r.id) ?? [], live[i]));
-  }
-
-  router.get('/api/tenants/status', auth.requireUser, async (_req, res) => {
+  router.get('/api/tenants/status', auth.requireUser, async (req, res) => {
     const userId = principalUserId(res.locals);
-    const rows = await db.tenant.findMany({ where: { userId }, orderBy: { createdAt: 'asc' }, take: MAX_TENANTS_LISTED });
-    res.json({ userId, tenants: await views(rows) });
+    const q = parseQuery(req, userListQuery, 'the query');
+    const rows = await db.tenant.findMany({ where: { userId, ...afterCursor(q.cursor) }, orderBy: PAGE_ORDER, take: q.limit + 1 });
+    const p = page(rows, q.limit);
+    res.json({ userId, tenants: await views(p.rows), nextCursor: p.nextCursor });
   });
 
-  router.get('/api/tenants/:tenantId', auth.requireUser, async (req, res) => {
-    const userId = principalUserId(res.locals);
+  // The service (platform backend, operators) lists any tenants, by customer, user, status or plan.
+  router.get('/api/tenants', auth.requireService, async (req, res) => {
+    const q = parseQuery(req, serviceListQuery, 'the query');
+    const where = {
+      ...(q.userId ? { userId: q.userId } : {}),
+      ...(q.customerId ? { user: { stripeCustomerId: q.customerId } } : {}),
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.plan ? { plan: q.plan } : {}),
+      ...afterCursor(q.cursor),
+    };
+    const rows = await db.tenant.findMany({ where, orderBy: PAGE_ORDER, take: q.limit + 1 });
+    const p = page(rows, q.limit);
+    res.json({ tenants: await views(p.rows), nextCursor: p.nextCursor });
+  });
+
+  router.get('/api/tenants/:tenantId', auth.requireUserOrService, async (req, res) => {
+    const principal = res.locals.principal as { kind: 'user' | 'service' };
     const tenantId = String(req.params.tenantId);
-    const notFound = new HttpProblem('tenant-not-found', `you have no tenant ${isUuid(tenantId) ? tenantId : 'with that id'}`);
+    const mine = principal.kind === 'user';
+    const notFound = new HttpProblem('tenant-not-found', `${mine ? 'you have no tenant' : 'there is no tenant'} ${isUuid(tenantId) ? tenantId : 'with that id'}`);
     if (!isUuid(tenantId)) throw notFound;
-    // Someone else's tenant and a tenant that does not exist look the same.
-    const row = await db.tenant.findFirst({ where: { id: tenantId.toLowerCase(), userId } });
+    // For a user, someone else's tenant and a tenant that does not exist look the same.
+    const row = await db.tenant.findFirst({ where: { id: tenantId.toLowerCase(), ...(mine ? { userId: principalUserId(res.locals) } : {}) } });
     if (!row) throw notFound;
     const [one] = await views([row]);
     res.json(one);
