@@ -6,6 +6,7 @@
  *   POST /admin/tenants/:tenantId/suspend  { reason? } → 202 Signaled
  *   POST /admin/tenants/:tenantId/resume               → 202 Signaled
  *   POST /admin/tenants/:tenantId/change-plan { plan } → 202 Signaled
+ *   POST /admin/tenants/:tenantId/cancel-deprovision   → 202 Signaled   (only during the grace period)
  *   POST /admin/tenants/:tenantId/retry                → 202 Signaled   (a `failed` tenant: a new run)
  *
  * Signals are idempotent by nature (suspending a suspended tenant changes nothing), so these need
@@ -97,6 +98,12 @@ export function adminRouter(deps: AdminDeps): Router {
     res.status(202).json(await signal(row.id, row.status, { signal: 'changePlan', plan: input.plan }, 'change-plan'));
   });
 
+  // The workflow ignores it once teardown has begun: the grace period is the window to change one's mind.
+  router.post('/admin/tenants/:tenantId/cancel-deprovision', auth.requireService, async (req, res) => {
+    const row = await tenantRow(req.params.tenantId);
+    res.status(202).json(await signal(row.id, row.status, { signal: 'cancelDeprovision' }, 'cancel-deprovision'));
+  });
+
   // A failed tenant has had everything undone; a retry is a fresh run under the same workflow id.
   router.post('/admin/tenants/:tenantId/retry', auth.requireService, async (req, res) => {
     const row = await tenantRow(req.params.tenantId);
@@ -109,6 +116,9 @@ export function adminRouter(deps: AdminDeps): Router {
     if (started.result === 'closed') {
       throw new HttpProblem('tenant-state-conflict', `tenant ${row.id}'s last run did not fail, so it cannot be retried`, { tenantStatus: row.status });
     }
+    // Readers (and `tenantctl watch`) must not see the old run's `failed` as the new run's outcome.
+    // Conditional: the new run's recordTenant may already have moved the row on.
+    await db.tenant.updateMany({ where: { id: row.id, status: 'failed' }, data: { status: 'provisioning', currentStep: null } });
     res.status(202).json({ tenantId: row.id, workflowId: tenantWorkflowId(row.id), action: 'retry' });
   });
 

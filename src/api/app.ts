@@ -1,16 +1,21 @@
 /**
- * The express app, built from injected dependencies so that tests run the very same app against
- * the real stack (or through proxies that stop), and server.ts only wires configuration.
+ * The express apps, built from injected dependencies so that tests run the very same apps against
+ * the real stack (or through proxies that stop), and server.ts only wires configuration:
+ * - the public app (webhook, tenant API, probes), rate-limited per client address;
+ * - the admin app, on an internal port only: /metrics and the operator endpoints.
  */
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
+import { rateLimit } from 'express-rate-limit';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client';
 import type { PlanCatalogue } from '../plans';
+import { adminRouter } from './admin';
 import { createAuth, type AuthOptions } from './auth';
 import { healthRouter } from './health';
 import type { Metrics } from './metrics';
-import { errorHandler, notFoundHandler } from './problem';
+import { openApiDocument } from './openapi';
+import { HttpProblem, errorHandler, notFoundHandler } from './problem';
 import type { TenantWorkflows } from './temporal';
 import { tenantsRouter } from './tenants';
 import { webhookRouter, type WebhookOptions } from './webhook';
@@ -27,6 +32,25 @@ export interface ApiDeps {
   readyTimeoutMs: number;
   /** True once shutdown has begun: /readyz answers 503 so that load balancers stop sending. */
   draining?: () => boolean;
+  /** Requests per minute and client address; 0 turns a limit off. */
+  rateLimit?: { apiPerMinute: number; webhookPerMinute: number };
+  /** express's `trust proxy`: how many proxies in front may set X-Forwarded-For (the client address). */
+  trustProxy?: number;
+}
+
+/** Per client address, in this process's memory: each replica counts on its own (documented). */
+function limiter(perMinute: number, what: string): RequestHandler {
+  if (perMinute <= 0) return (_req, _res, next) => next();
+  return rateLimit({
+    windowMs: 60_000,
+    limit: perMinute,
+    standardHeaders: 'draft-8',
+    legacyHeaders: false,
+    // The library has already set Retry-After and the RateLimit headers.
+    handler: (_req, _res, next) => {
+      next(new HttpProblem('rate-limited', `more than ${perMinute} ${what} requests a minute from this address; retry after the Retry-After delay`));
+    },
+  });
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,100}$/;
@@ -54,18 +78,26 @@ export function createApp(deps: ApiDeps): Express {
   app.set('etag', false);
   app.set('query parser', 'simple');
 
+  if (deps.trustProxy) app.set('trust proxy', deps.trustProxy);
+
   app.use(requestLog(deps.logger));
   app.use(deps.metrics.middleware);
+  const openapi = openApiDocument('public');
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
   app.use(
     healthRouter({
       db: deps.db,
       workflows: deps.workflows,
-      metrics: deps.metrics,
       logger: deps.logger,
       readyTimeoutMs: deps.readyTimeoutMs,
       draining: deps.draining ?? (() => false),
     }),
   );
+  // Probes and the contract are not limited; the webhook and the API each have their own budget.
+  app.use('/webhooks', limiter(deps.rateLimit?.webhookPerMinute ?? 0, 'webhook'));
+  app.use('/api', limiter(deps.rateLimit?.apiPerMinute ?? 0, 'API'));
   // The webhook reads its own raw body (the signature covers the exact bytes): no JSON parser before it.
   app.use(webhookRouter({ db: deps.db, workflows: deps.workflows, plans: deps.plans, logger: deps.logger, metrics: deps.metrics, options: deps.webhook }));
   app.use(
@@ -77,6 +109,26 @@ export function createApp(deps: ApiDeps): Express {
       statusQueryTimeoutMs: deps.statusQueryTimeoutMs,
     }),
   );
+  app.use(notFoundHandler());
+  app.use(errorHandler(deps.logger));
+  return app;
+}
+
+/** The internal admin port: Prometheus metrics and the operator endpoints (service token too). */
+export function createAdminApp(deps: ApiDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+  app.set('query parser', 'simple');
+  app.use(requestLog(deps.logger));
+  const openapi = openApiDocument('admin');
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openapi);
+  });
+  app.get('/metrics', async (_req, res) => {
+    res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+  });
+  app.use(adminRouter({ db: deps.db, workflows: deps.workflows, plans: deps.plans, auth: createAuth(deps.auth), statusQueryTimeoutMs: deps.statusQueryTimeoutMs }));
   app.use(notFoundHandler());
   app.use(errorHandler(deps.logger));
   return app;

@@ -37,9 +37,22 @@ const schema = z.object({
   ),
   HOST: z.string().min(1).default('0.0.0.0'),
   PORT: int(0, 65_535).default(8080),
+  /** The internal admin port (/metrics, operator endpoints): never expose it publicly. */
+  ADMIN_HOST: z.string().min(1).default('0.0.0.0'),
+  ADMIN_PORT: int(0, 65_535).default(9090),
+  /** Requests per minute per client address on /api and on /webhooks; 0 turns a limit off. */
+  RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(600),
+  RATE_LIMIT_WEBHOOK_PER_MINUTE: int(0, 1_000_000).default(3_000),
+  /** Proxies in front of the API whose X-Forwarded-For is trusted for the client address (0: none). */
+  TRUST_PROXY: int(0, 10).default(0),
   /** Grace period between a subscription's deletion and the tenant's teardown. */
   DEPROVISION_GRACE_SECONDS: int(0, 365 * DAY).default(7 * DAY),
-  /** How long SIGTERM waits for in-flight requests before closing connections. */
+  /**
+   * After SIGTERM, how long /readyz answers 503 while the listener still serves, so that load
+   * balancers and Kubernetes endpoints notice before connections are refused.
+   */
+  SHUTDOWN_DELAY_MS: int(0, 120_000).default(5_000),
+  /** Then how long in-flight requests get before remaining connections are closed. */
   SHUTDOWN_TIMEOUT_MS: int(0, 120_000).default(20_000),
 });
 

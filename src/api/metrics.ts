@@ -1,10 +1,14 @@
 /**
  * Prometheus metrics, on a registry of the app's own (several apps may live in one test process).
  * Label values come from closed sets (route patterns, not URLs; outcomes; tenant statuses), so a
- * client cannot grow the number of series.
+ * client cannot grow the number of series. Every name starts with METRIC_PREFIX, so the service's
+ * series never collide with another exporter's in a shared Prometheus.
  */
 import type { RequestHandler } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** The prefix of every metric the API and the worker export (the SDK's own keep `temporal_`). */
+export const METRIC_PREFIX = 'tenant_provisioner_';
 
 export type WebhookOutcome = 'dispatched' | 'recorded' | 'ignored' | 'duplicate' | 'rejected' | 'unavailable' | 'error';
 
@@ -18,29 +22,31 @@ export interface Metrics {
 export interface MetricsOptions {
   /** Tenants by status, read when Prometheus scrapes; undefined keeps the previous values. */
   tenantCounts?: () => Promise<Record<string, number> | undefined>;
+  /** Tenants with a failing lifecycle change, by condition type, read when Prometheus scrapes. */
+  conditionCounts?: () => Promise<Record<string, number> | undefined>;
   defaultMetrics?: boolean;
 }
 
 export function createMetrics(options: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: METRIC_PREFIX });
 
   const httpDuration = new Histogram({
-    name: 'http_request_duration_seconds',
+    name: `${METRIC_PREFIX}http_request_duration_seconds`,
     help: 'HTTP request durations by route pattern and status code',
     labelNames: ['method', 'route', 'status_code'] as const,
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
   const webhookEvents = new Counter({
-    name: 'webhook_events_total',
+    name: `${METRIC_PREFIX}webhook_events_total`,
     help: 'Stripe webhook deliveries by event type and outcome',
     labelNames: ['type', 'outcome'] as const,
     registers: [registry],
   });
   const tenantCounts = options.tenantCounts;
   new Gauge({
-    name: 'tenants',
+    name: `${METRIC_PREFIX}tenants`,
     help: 'Tenants by status (from PostgreSQL, read at scrape time)',
     labelNames: ['status'] as const,
     registers: [registry],
@@ -49,6 +55,20 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       if (!counts) return;
       this.reset();
       for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
+    },
+  });
+
+  const conditionCounts = options.conditionCounts;
+  new Gauge({
+    name: `${METRIC_PREFIX}tenant_conditions`,
+    help: 'Tenants whose lifecycle change keeps failing and is retried with backoff, by condition type (from PostgreSQL, read at scrape time)',
+    labelNames: ['condition'] as const,
+    registers: [registry],
+    async collect() {
+      const counts = conditionCounts ? await conditionCounts().catch(() => undefined) : undefined;
+      if (!counts) return;
+      this.reset();
+      for (const [condition, n] of Object.entries(counts)) this.set({ condition }, n);
     },
   });
 

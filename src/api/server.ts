@@ -1,7 +1,9 @@
 /**
- * API process: reads its configuration from the environment (src/api/config.ts), serves the app,
- * and shuts down gracefully on SIGTERM/SIGINT (readiness goes 503, in-flight requests finish,
- * then the Temporal connection and the database pool close).
+ * API process: reads its configuration from the environment (src/api/config.ts), serves the public
+ * app on PORT and the admin app (/metrics, operator endpoints) on ADMIN_PORT, and drains on
+ * SIGTERM/SIGINT: readiness turns 503 at once, the listeners keep serving for SHUTDOWN_DELAY_MS so
+ * that load balancers notice, then they close, in-flight requests finish (at most
+ * SHUTDOWN_TIMEOUT_MS), and the Temporal connection and the database pool close.
  *
  *   node dist/api/server.js
  */
@@ -12,7 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import pino, { type Logger } from 'pino';
 import { createDb, type Db } from '../db/client';
 import { loadPlanCatalogue, type PlanCatalogue } from '../plans';
-import { createApp, type ApiDeps } from './app';
+import { createAdminApp, createApp, type ApiDeps } from './app';
 import { loadApiConfig, type ApiConfig } from './config';
 import { createMetrics } from './metrics';
 import { withTimeout } from './store';
@@ -52,6 +54,13 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
       const groups = await withTimeout(1_000, 'tenant counts', () => db.tenant.groupBy({ by: ['status'], _count: { _all: true } }));
       return Object.fromEntries(groups.map((g) => [g.status, g._count._all]));
     },
+    conditionCounts: async () => {
+      const rows = await withTimeout(1_000, 'condition counts', () =>
+        db.$queryRaw<{ condition: string; n: number }[]>`SELECT metadata->'condition'->>'type' AS condition, count(*)::int AS n FROM tenants WHERE metadata ? 'condition' AND jsonb_typeof(metadata->'condition') = 'object' GROUP BY 1`,
+      );
+      // The gauge always has a ChangeFailing series (0 when none), so alerts on it do not go absent.
+      return { ChangeFailing: 0, ...Object.fromEntries(rows.map((r) => [r.condition ?? 'unknown', r.n])) };
+    },
   });
   const deps: ApiDeps = {
     db,
@@ -74,6 +83,8 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
     },
     statusQueryTimeoutMs: config.STATUS_QUERY_TIMEOUT_MS,
     readyTimeoutMs: config.READY_TIMEOUT_MS,
+    rateLimit: { apiPerMinute: config.RATE_LIMIT_PER_MINUTE, webhookPerMinute: config.RATE_LIMIT_WEBHOOK_PER_MINUTE },
+    trustProxy: config.TRUST_PROXY,
   };
   return {
     deps,
@@ -92,38 +103,84 @@ export function createHttpServer(app: http.RequestListener): http.Server {
   return server;
 }
 
-async function main(): Promise<void> {
-  const config = loadApiConfig();
-  const logger = createLogger(config.LOG_LEVEL);
-  const runtime = createApiRuntime(config, logger);
-  let draining = false;
-  const app = createApp({ ...runtime.deps, draining: () => draining });
-  const server = createHttpServer(app);
-  server.listen(config.PORT, config.HOST);
+async function listen(server: http.Server, port: number, host: string): Promise<number> {
+  server.listen(port, host);
   await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  logger.info({ port, taskQueue: config.TASK_QUEUE, temporal: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE }, 'API listening');
+  return (server.address() as AddressInfo).port;
+}
 
-  const shutdown = (signal: NodeJS.Signals) => {
-    if (draining) return;
-    draining = true;
-    logger.info({ signal }, 'shutting down: finishing in-flight requests');
+/** Stops accepting, lets in-flight requests finish, and force-closes what is left after `timeoutMs`. */
+export function closeServer(server: http.Server, timeoutMs: number, onForce: () => void = () => undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
     const force = setTimeout(() => {
-      logger.warn('shutdown timeout: closing remaining connections');
+      onForce();
       server.closeAllConnections();
-    }, config.SHUTDOWN_TIMEOUT_MS);
+    }, timeoutMs);
     force.unref();
     server.close((err) => {
       clearTimeout(force);
-      runtime
-        .close()
-        .then(() => {
-          logger.info('stopped');
-          process.exit(err ? 1 : 0);
-        })
-        .catch(() => process.exit(1));
+      if (err) reject(err);
+      else resolve();
     });
     server.closeIdleConnections();
+  });
+}
+
+export interface RunningServers {
+  port: number;
+  adminPort: number;
+  /** Readiness 503 → delay → close listeners → close dependencies. Resolves when everything is closed. */
+  drain(signal: string): Promise<void>;
+  isDraining(): boolean;
+}
+
+/** Both listeners with graceful drain, from a configuration: what `main` runs (and the drain test). */
+export async function startServers(config: ApiConfig, logger: Logger): Promise<RunningServers> {
+  const runtime = createApiRuntime(config, logger);
+  let draining: Promise<void> | undefined;
+  const deps = { ...runtime.deps, draining: () => draining !== undefined };
+  const server = createHttpServer(createApp(deps));
+  const admin = createHttpServer(createAdminApp(deps));
+  const port = await listen(server, config.PORT, config.HOST);
+  const adminPort = await listen(admin, config.ADMIN_PORT, config.ADMIN_HOST);
+  logger.info({ port, adminPort, taskQueue: config.TASK_QUEUE, temporal: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE }, 'API listening');
+
+  async function run(signal: string): Promise<void> {
+    logger.info({ signal, delayMs: config.SHUTDOWN_DELAY_MS }, 'draining: readiness is 503; still serving until load balancers notice');
+    await new Promise((r) => setTimeout(r, config.SHUTDOWN_DELAY_MS));
+    logger.info('closing listeners: finishing in-flight requests');
+    const onForce = () => logger.warn({ timeoutMs: config.SHUTDOWN_TIMEOUT_MS }, 'shutdown timeout: closing remaining connections');
+    try {
+      await Promise.all([closeServer(server, config.SHUTDOWN_TIMEOUT_MS, onForce), closeServer(admin, config.SHUTDOWN_TIMEOUT_MS, onForce)]);
+    } finally {
+      await runtime.close();
+    }
+    logger.info('stopped');
+  }
+
+  return {
+    port,
+    adminPort,
+    isDraining: () => draining !== undefined,
+    drain(signal) {
+      draining ??= run(signal);
+      return draining;
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadApiConfig();
+  const logger = createLogger(config.LOG_LEVEL);
+  const servers = await startServers(config, logger);
+  const shutdown = (signal: NodeJS.Signals) => {
+    servers.drain(signal).then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
   process.once('SIGTERM', shutdown);
   process.once('SIGINT', shutdown);

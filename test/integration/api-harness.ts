@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import type { V1Deployment, V1Namespace } from '@kubernetes/client-node';
 import type { Client } from '@temporalio/client';
 import { createActivities } from '../../src/activities';
-import { createApp } from '../../src/api/app';
+import { createAdminApp, createApp } from '../../src/api/app';
 import { loadApiConfig } from '../../src/api/config';
 import { createApiRuntime, createHttpServer, type ApiRuntime } from '../../src/api/server';
 import { buildTestEvent, devJwt, signPayload, type TestEventInput } from '../../src/cli/send-test-event';
@@ -30,6 +30,8 @@ export const newSubscription = (): string => `sub_test_${randomBytes(8).toString
 
 export interface RunningApi {
   url: string;
+  /** The internal admin port: /metrics and the operator endpoints. */
+  adminUrl: string;
   runtime: ApiRuntime;
   server: http.Server;
   close(): Promise<void>;
@@ -61,17 +63,24 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   });
   const runtime = createApiRuntime(config);
   const server = createHttpServer(createApp(runtime.deps));
+  const admin = createHttpServer(createAdminApp(runtime.deps));
   server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
+  admin.listen(0, '127.0.0.1');
+  await Promise.all([once(server, 'listening'), once(admin, 'listening')]);
   const { port } = server.address() as AddressInfo;
+  const adminPort = (admin.address() as AddressInfo).port;
+  const close = (s: http.Server) => {
+    const closed = new Promise<void>((resolve) => s.close(() => resolve()));
+    s.closeAllConnections();
+    return closed;
+  };
   return {
     url: `http://127.0.0.1:${port}`,
+    adminUrl: `http://127.0.0.1:${adminPort}`,
     runtime,
     server,
     async close() {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
+      await Promise.all([close(server), close(admin)]);
       await runtime.close();
     },
   };

@@ -147,25 +147,25 @@ describe('the API when PostgreSQL or Temporal is unreachable (real stack behind 
       await get(api, '/api/tenants/status');
       await get(api, '/no/such/route');
 
-      const metrics = await fetch(`${api.url}/metrics`);
+      const metrics = await fetch(`${api.adminUrl}/metrics`);
       expect(metrics.status).toBe(200);
       expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
       const text = await metrics.text();
-      expect(text).toMatch(/^http_request_duration_seconds_count\{method="POST",route="\/webhooks\/stripe",status_code="200"\} 2$/m);
-      expect(text).toMatch(/^http_request_duration_seconds_count\{method="GET",route="\/api\/tenants\/status",status_code="401"\} 1$/m);
-      expect(text).toMatch(/^http_request_duration_seconds_count\{method="GET",route="unmatched",status_code="404"\} 1$/m);
-      expect(text).toMatch(/^webhook_events_total\{type="payment_intent.succeeded",outcome="ignored"\} 1$/m);
-      expect(text).toMatch(/^webhook_events_total\{type="payment_intent.succeeded",outcome="duplicate"\} 1$/m);
-      expect(text).toMatch(/^webhook_events_total\{type="unverified",outcome="rejected"\} 1$/m);
+      expect(text).toMatch(/^tenant_provisioner_http_request_duration_seconds_count\{method="POST",route="\/webhooks\/stripe",status_code="200"\} 2$/m);
+      expect(text).toMatch(/^tenant_provisioner_http_request_duration_seconds_count\{method="GET",route="\/api\/tenants\/status",status_code="401"\} 1$/m);
+      expect(text).toMatch(/^tenant_provisioner_http_request_duration_seconds_count\{method="GET",route="unmatched",status_code="404"\} 1$/m);
+      expect(text).toMatch(/^tenant_provisioner_webhook_events_total\{type="payment_intent.succeeded",outcome="ignored"\} 1$/m);
+      expect(text).toMatch(/^tenant_provisioner_webhook_events_total\{type="payment_intent.succeeded",outcome="duplicate"\} 1$/m);
+      expect(text).toMatch(/^tenant_provisioner_webhook_events_total\{type="unverified",outcome="rejected"\} 1$/m);
       expect(text).not.toContain('/no/such/route');
 
       // Tenants by status, read from PostgreSQL at scrape time (other test files may change the
       // numbers concurrently, so each status is checked to be there and counted, not compared).
       const fixture = await db.tenant.create({ data: { id: newTenantId(), plan: 'starter', status: 'failed', workflowId: `tenant-metrics-${Date.now()}` } });
       try {
-        const scraped = await (await fetch(`${api.url}/metrics`)).text();
+        const scraped = await (await fetch(`${api.adminUrl}/metrics`)).text();
         const rows = await db.tenant.groupBy({ by: ['status'], _count: { _all: true } });
-        for (const r of rows) expect(scraped).toMatch(new RegExp(`^tenants\\{status="${r.status}"\\} [1-9]\\d*$`, 'm'));
+        for (const r of rows) expect(scraped).toMatch(new RegExp(`^tenant_provisioner_tenants\\{status="${r.status}"\\} [1-9]\\d*$`, 'm'));
         expect(rows.map((r) => r.status)).toContain('failed');
       } finally {
         await db.tenant.delete({ where: { id: fixture.id } });
