@@ -1,0 +1,190 @@
+/**
+ * tenantctl as an operator runs it: the built CLI (dist/cli/tenantctl.js) spawned against a real
+ * API process (dist/api/server.js), a real worker (PostgreSQL, Kubernetes, Helm) and Temporal.
+ * Checks output, --json documents and the exit codes scripts rely on.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { createActivities } from '../../src/activities';
+import { EXIT } from '../../src/cli/tenantctl';
+import { JWT, WEBHOOK_SECRET, deprovisionLeftovers, workflowsPath } from './api-harness';
+import { ROOT, env, eventually, realDeps, testDb, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
+
+const execFileP = promisify(execFile);
+const DIST = path.join(ROOT, 'dist');
+const SERVICE_TOKEN = randomBytes(32).toString('base64url');
+
+interface ApiProcess {
+  child: ChildProcess;
+  apiUrl: string;
+  adminUrl: string;
+  output: () => string;
+}
+
+/** `node dist/api/server.js` on free ports; resolves once its "API listening" line names them. */
+async function spawnApi(taskQueue: string): Promise<ApiProcess> {
+  const child = spawn(process.execPath, [path.join(DIST, 'api/server.js')], {
+    env: {
+      PATH: process.env.PATH,
+      DATABASE_URL: env('DATABASE_URL'),
+      TEMPORAL_ADDRESS: env('TEMPORAL_ADDRESS'),
+      TASK_QUEUE: taskQueue,
+      STRIPE_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      JWT_SECRET: JWT.secret,
+      JWT_ISSUER: JWT.issuer,
+      JWT_AUDIENCE: JWT.audience,
+      SERVICE_TOKEN,
+      HOST: '127.0.0.1',
+      PORT: '0',
+      ADMIN_HOST: '127.0.0.1',
+      ADMIN_PORT: '0',
+      SHUTDOWN_DELAY_MS: '0',
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+  const ports = await eventually(
+    () => {
+      if (child.exitCode !== null) throw new Error(`the API exited with ${child.exitCode}: ${out}`);
+      for (const line of out.split('\n')) {
+        if (!line.includes('"API listening"')) continue;
+        return Promise.resolve(JSON.parse(line) as { port: number; adminPort: number });
+      }
+      return Promise.resolve(undefined);
+    },
+    30_000,
+    'the API process to listen',
+  );
+  return { child, apiUrl: `http://127.0.0.1:${ports.port}`, adminUrl: `http://127.0.0.1:${ports.adminPort}`, output: () => out };
+}
+
+describe('tenantctl against the real stack', () => {
+  const db = testDb();
+  const temporal = useTemporalClient();
+  const taskQueue = uniqueTaskQueue('cli');
+  const tenants = new Set<string>();
+  let api: ApiProcess;
+
+  beforeAll(async () => {
+    // The CLI and the API run as built JavaScript, the way operators and the image run them.
+    await execFileP('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
+    api = await spawnApi(taskQueue);
+  }, 180_000);
+
+  afterAll(async () => {
+    api?.child.kill('SIGTERM');
+    if (api?.child.exitCode === null) await new Promise((r) => api.child.once('exit', r));
+    await db.$disconnect();
+  });
+
+  async function tenantctl(args: string[], options: { token?: string | null; apiUrl?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+    const token = options.token === undefined ? SERVICE_TOKEN : options.token;
+    return new Promise((resolve) => {
+      execFile(
+        process.execPath,
+        [path.join(DIST, 'cli/tenantctl.js'), ...args],
+        {
+          env: { PATH: process.env.PATH, TENANTCTL_API_URL: options.apiUrl ?? api.apiUrl, TENANTCTL_ADMIN_URL: api.adminUrl, ...(token ? { TENANTCTL_TOKEN: token } : {}) },
+          timeout: 240_000,
+        },
+        (err, stdout, stderr) => {
+          const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+          resolve({ code, stdout, stderr });
+        },
+      );
+    });
+  }
+  const json = <T>(r: { stdout: string }) => JSON.parse(r.stdout) as T;
+  const ndjson = (r: { stdout: string }) => r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+
+  it('provisions, watches a failure, retries it once fixed, lists, shows, suspends, resumes and deprovisions', async () => {
+    const customer = `cus_cli_${randomBytes(6).toString('hex')}`;
+    const user = await db.user.create({ data: { id: randomUUID(), stripeCustomerId: customer } });
+    let tenantId = '';
+
+    try {
+      // A tenant chart that the API server rejects: provisioning fails and everything is undone.
+      const broken = realDeps(db, { chart: path.join(ROOT, 'test/fixtures/charts/broken') });
+      await withWorker({ taskQueue, workflowsPath, activities: createActivities(broken) }, async () => {
+        const created = await tenantctl(['--json', 'provision', '--user', user.id, '--plan', 'starter']);
+        expect(created).toMatchObject({ code: EXIT.ok });
+        tenantId = json<{ tenantId: string }>(created).tenantId;
+        tenants.add(tenantId);
+
+        const watched = await tenantctl(['--json', 'watch', tenantId, '--interval', '300']);
+        expect(watched.code).toBe(EXIT.failed);
+        const events = ndjson(watched);
+        expect(events.at(-1)).toMatchObject({ type: 'done', tenant: { status: 'failed' } });
+        expect(events.filter((e) => e.type === 'step').map((e) => `${String(e.step)}:${String(e.phase)}`)).toEqual(expect.arrayContaining(['deployApp:failed', 'deleteNamespace:compensated']));
+        expect(watched.stderr).toMatch(/failed: deployApp failed/);
+      });
+
+      // The cause is fixed (a working chart); the operator retries.
+      await withWorker({ taskQueue, workflowsPath, activities: createActivities(realDeps(db)) }, async () => {
+        const retried = await tenantctl(['retry', tenantId]);
+        expect(retried.code).toBe(EXIT.ok);
+        expect(retried.stdout).toContain(`tenantctl watch ${tenantId}`);
+        const watched = await tenantctl(['watch', tenantId, '--interval', '300']);
+        expect(watched.code).toBe(EXIT.ok);
+        expect(watched.stdout).toContain(`${tenantId} is active`);
+        expect(watched.stdout).toMatch(/markActive\s+succeeded/);
+
+        // A second retry is refused: the tenant is no longer failed.
+        const again = await tenantctl(['--json', 'retry', tenantId]);
+        expect(again.code).toBe(EXIT.conflict);
+        expect(JSON.parse(again.stderr)).toMatchObject({ error: { exitCode: EXIT.conflict, problem: { status: 409 } } });
+
+        // list: by customer, by status with paging, and the human table.
+        const listed = json<{ tenants: { tenantId: string; status: string }[]; nextCursor: string | null }>(await tenantctl(['--json', 'list', '--customer', customer]));
+        expect(listed).toEqual({ tenants: [expect.objectContaining({ tenantId, status: 'active' })], nextCursor: null });
+        const paged = json<{ tenants: { tenantId: string }[] }>(await tenantctl(['--json', 'list', '--user', user.id, '--limit', '1', '--all']));
+        expect(paged.tenants.map((t) => t.tenantId)).toEqual([tenantId]);
+        const table = await tenantctl(['list', '--customer', customer]);
+        expect(table.stdout.split('\n')[0]).toMatch(/^TENANT\s+STATUS\s+PLAN\s+STEP\s+PROGRESS\s+CONDITION\s+UPDATED$/);
+        expect(table.stdout).toMatch(new RegExp(`${tenantId}\\s+active\\s+starter\\s+\\S+\\s+8/8`));
+
+        // show: the step log of both attempts, the user and the customer.
+        const shown = await tenantctl(['show', tenantId]);
+        expect(shown.code).toBe(EXIT.ok);
+        expect(shown.stdout).toMatch(/^status\s+active$/m);
+        expect(shown.stdout).toContain(`(Stripe ${customer})`);
+        expect(shown.stdout).toMatch(/deployApp\s+failed/);
+        expect(shown.stdout).toMatch(/markActive\s+succeeded/);
+        expect(shown.stdout).toMatch(/^deprovision\s+none pending$/m);
+
+        // suspend / resume through the admin port.
+        expect((await tenantctl(['suspend', tenantId, '--reason', 'cli test'])).code).toBe(EXIT.ok);
+        expect((await tenantctl(['watch', tenantId, '--until', 'suspended', '--interval', '300'])).code).toBe(EXIT.ok);
+        expect((await tenantctl(['resume', tenantId])).code).toBe(EXIT.ok);
+        expect((await tenantctl(['watch', tenantId, '--until', 'active', '--interval', '300'])).code).toBe(EXIT.ok);
+
+        // Errors a script can tell apart.
+        expect((await tenantctl(['change-plan', tenantId, 'no-such-plan'])).code).toBe(EXIT.usage);
+        expect((await tenantctl(['show', randomUUID()])).code).toBe(EXIT.notFound);
+        expect((await tenantctl(['show', 'not-a-uuid'])).code).toBe(EXIT.usage);
+        expect((await tenantctl(['frobnicate'])).code).toBe(EXIT.usage);
+        const noToken = await tenantctl(['list'], { token: null });
+        expect(noToken.code).toBe(EXIT.auth);
+        expect(noToken.stderr).toMatch(/TENANTCTL_TOKEN/);
+        expect((await tenantctl(['list'], { token: randomBytes(32).toString('base64url') })).code).toBe(EXIT.auth);
+        const down = await tenantctl(['list'], { apiUrl: 'http://127.0.0.1:9' });
+        expect(down.code).toBe(EXIT.unavailable);
+        expect(down.stderr).toMatch(/cannot reach the API/);
+
+        // deprovision now, and watch it go.
+        expect((await tenantctl(['deprovision', tenantId, '--grace', '0'])).code).toBe(EXIT.ok);
+        const gone = await tenantctl(['--json', 'watch', tenantId, '--until', 'deprovisioned', '--interval', '300']);
+        expect(gone.code).toBe(EXIT.ok);
+        expect(ndjson(gone).at(-1)).toMatchObject({ type: 'done', tenant: { status: 'deprovisioned' } });
+      });
+    } finally {
+      await withWorker({ taskQueue, workflowsPath, activities: createActivities(realDeps(db)) }, () => deprovisionLeftovers(temporal.client, tenants));
+    }
+    if (api.child.exitCode !== null) throw new Error(`the API process died: ${api.output()}`);
+  }, 420_000);
+});
