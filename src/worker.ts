@@ -3,13 +3,15 @@
  * Configuration comes from the environment (see src/config.ts); it is validated before anything
  * connects, and a bad value stops the process with the variable's name.
  */
-import { NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
 import { loadWorkerConfig, type WorkerConfig } from './config';
 import { createDb } from './db/client';
 import { createHelm } from './helm/helm';
 import { createKube, loadKubeConfig } from './k8s/client';
 import { loadPlanCatalogue } from './plans';
+import { createLogger, temporalLogger } from './logging';
+import { activityObservability, createWorkerMetrics, startHealthServer } from './observability';
 
 export function activityDepsFromConfig(config: WorkerConfig): ActivityDeps {
   return {
@@ -54,21 +56,34 @@ export async function createWorker(
 
 async function main(): Promise<void> {
   const config = loadWorkerConfig();
-  if (config.WORKER_METRICS_BIND) {
-    // Task-queue lag, activity latencies and failures, slots in use: what an operator watches.
-    Runtime.install({ telemetryOptions: { metrics: { prometheus: { bindAddress: config.WORKER_METRICS_BIND } } } });
-  }
+  const logger = createLogger({ service: 'tenant-provisioner-worker', level: config.LOG_LEVEL });
+  // One JSON log stream: the SDK's own lines (core included), workflow and activity lines, all via pino.
+  const coreLevel = ({ trace: 'TRACE', debug: 'DEBUG', info: 'INFO', warn: 'WARN' } as const)[config.LOG_LEVEL as 'trace'] ?? 'ERROR';
+  Runtime.install({
+    logger: temporalLogger(logger),
+    telemetryOptions: {
+      logging: { filter: makeTelemetryFilterString({ core: coreLevel, other: 'WARN' }), forward: {} },
+      // Task-queue lag, activity latencies and failures, slots in use: what an operator watches.
+      ...(config.WORKER_METRICS_BIND ? { metrics: { prometheus: { bindAddress: config.WORKER_METRICS_BIND } } } : {}),
+    },
+  });
+  const metrics = createWorkerMetrics();
   const deps = activityDepsFromConfig(config);
-  const { worker, connection } = await createWorker(config, deps);
-  console.log(
-    `worker polling task queue "${config.TASK_QUEUE}" on ${config.TEMPORAL_ADDRESS} (namespace ${config.TEMPORAL_NAMESPACE}, ` +
-      `${config.WORKER_MAX_ACTIVITIES} concurrent activities)`,
+  // The health port answers while the worker is still being created (bundling takes seconds).
+  const current: { worker?: Worker } = {};
+  const health = config.WORKER_HEALTH_BIND ? await startHealthServer(config.WORKER_HEALTH_BIND, () => current.worker?.getState(), metrics) : undefined;
+  const { worker, connection } = await createWorker(config, deps, { interceptors: { activity: [activityObservability(metrics)] } });
+  current.worker = worker;
+  logger.info(
+    { taskQueue: config.TASK_QUEUE, temporal: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE, maxActivities: config.WORKER_MAX_ACTIVITIES, healthPort: health?.port },
+    'worker polling',
   );
   try {
     await worker.run(); // returns after SIGINT/SIGTERM once in-flight tasks finish
   } finally {
     await connection.close();
     await deps.db.$disconnect();
+    await health?.close();
   }
 }
 

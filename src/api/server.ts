@@ -11,7 +11,8 @@ import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { createLogger as createServiceLogger } from '../logging';
 import { createDb, type Db } from '../db/client';
 import { loadPlanCatalogue, type PlanCatalogue } from '../plans';
 import { createAdminApp, createApp, type ApiDeps } from './app';
@@ -30,15 +31,7 @@ export interface ApiRuntime {
 }
 
 export function createLogger(level: ApiConfig['LOG_LEVEL']): Logger {
-  return pino({
-    level,
-    base: { service: 'tenant-provisioner-api' },
-    // Belt and braces: the code never logs headers or bodies, and these paths are masked if one slips in.
-    redact: {
-      paths: ['authorization', '*.authorization', 'headers.authorization', '*.headers.authorization', '*.headers["stripe-signature"]', 'token', '*.token', 'secret', '*.secret', 'password', '*.password'],
-      censor: '[redacted]',
-    },
-  });
+  return createServiceLogger({ service: 'tenant-provisioner-api', level });
 }
 
 /** Everything the app needs, from a validated configuration. Nothing here waits for a server to answer. */
