@@ -32,6 +32,9 @@ export interface AdminDeps {
   statusQueryTimeoutMs: number;
 }
 
+/** How long a retry waits for a failed run that is still closing. */
+const RETRY_WAIT_MS = 10_000;
+
 /** The step log shown by `show`: the newest entries, enough for several attempts of every step. */
 const STEP_LOG_LIMIT = 200;
 
@@ -111,6 +114,15 @@ export function adminRouter(deps: AdminDeps): Router {
       throw new HttpProblem('tenant-state-conflict', `tenant ${row.id} is ${row.status}; only a failed tenant can be retried`, { tenantStatus: row.status });
     }
     if (!row.userId) throw new HttpProblem('tenant-state-conflict', `tenant ${row.id} has no user; provision it again with a user id`, { tenantStatus: row.status });
+    // The row turns `failed` just before the failed run closes; a start in between would only
+    // signal the closing run. Give it a moment to close.
+    const deadline = Date.now() + RETRY_WAIT_MS;
+    while ((await workflows.runStatus(row.id)) === 'RUNNING') {
+      if (Date.now() > deadline) {
+        throw new HttpProblem('tenant-state-conflict', `tenant ${row.id}'s failed run is still finishing its cleanup; retry shortly`, { tenantStatus: row.status }, { 'Retry-After': '5' });
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const customerId = row.user?.stripeCustomerId ?? undefined;
     const started = await workflows.start({ tenantId: row.id, plan: row.plan, userId: row.userId, customerId, start: { signal: 'resume' }, reuse: 'failed-only' });
     if (started.result === 'closed') {

@@ -68,6 +68,8 @@ export interface TenantWorkflows {
   query(tenantId: string, timeoutMs: number): Promise<TenantProgress | undefined>;
   /** Throws when the Temporal frontend does not answer within `timeoutMs`. */
   ping(timeoutMs: number): Promise<void>;
+  /** Status of the tenant's latest run (RUNNING, FAILED, COMPLETED, …), or undefined when there is none. */
+  runStatus(tenantId: string): Promise<string | undefined>;
 }
 
 export interface TenantWorkflowsOptions {
@@ -197,6 +199,16 @@ export function createTenantWorkflows(options: TenantWorkflowsOptions): TenantWo
 
     async ping(ms) {
       await withDeadline(ms, () => connection.workflowService.getSystemInfo({}));
+    },
+
+    async runStatus(tenantId) {
+      const handle = client.workflow.getHandle(tenantWorkflowId(tenantId));
+      try {
+        return (await guarded(`describe ${handle.workflowId}`, () => handle.describe())).status.name;
+      } catch (err) {
+        if (err instanceof WorkflowNotFoundError) return undefined;
+        throw err;
+      }
     },
   };
 }

@@ -130,7 +130,7 @@ describe('tenantctl against the real stack', () => {
         expect(retried.code).toBe(EXIT.ok);
         expect(retried.stdout).toContain(`tenantctl watch ${tenantId}`);
         const watched = await tenantctl(['watch', tenantId, '--interval', '300']);
-        expect(watched.code).toBe(EXIT.ok);
+        expect({ code: watched.code, stderr: watched.stderr }).toEqual({ code: EXIT.ok, stderr: '' });
         expect(watched.stdout).toContain(`${tenantId} is active`);
         expect(watched.stdout).toMatch(/markActive\s+succeeded/);
 
