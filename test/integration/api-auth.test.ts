@@ -80,7 +80,7 @@ describe('API authentication and the internal endpoints (real stack)', () => {
 
       await waitForApiStatus(api, aliceToken, aliceTenant, 'active');
       // Bob sees nothing of Alice's; her tenant is "not found" for him, exactly like a tenant that does not exist.
-      expect((await status(bobToken)).body).toEqual({ userId: bob.id, tenants: [] });
+      expect((await status(bobToken)).body).toEqual({ userId: bob.id, tenants: [], nextCursor: null });
       const foreign = await get(api, `/api/tenants/${aliceTenant}`, bobToken);
       const missing = await get(api, `/api/tenants/${randomUUID()}`, bobToken);
       expect([foreign.status, slugOf(foreign)]).toEqual([404, 'tenant-not-found']);
