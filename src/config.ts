@@ -28,7 +28,9 @@ const schema = z.object({
   TENANT_CHART: z.string().default(path.join(PROJECT_ROOT, 'charts/tenant')),
   TENANT_IMAGE_REPOSITORY: z.string().optional(),
   TENANT_IMAGE_TAG: z.string().optional(),
-  HELM_TIMEOUT_SECONDS: int(10, 3600).default(300),
+  // At most 420 s: `--atomic`'s worst case (install wait + rollback wait + 60 s) must fit in the
+  // 15-minute timeout of the activities that run helm.
+  HELM_TIMEOUT_SECONDS: int(10, 420).default(300),
   INGRESS_NAMESPACE: dnsLabel.default('ingress-nginx'),
   NAMESPACE_PREFIX: dnsLabel.max(26).default('tenant'),
   K8S_QPS: z.coerce.number().positive().default(20),

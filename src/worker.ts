@@ -7,7 +7,7 @@ import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type Work
 import { createActivities, type ActivityDeps } from './activities';
 import { loadWorkerConfig, type WorkerConfig } from './config';
 import { createDb } from './db/client';
-import { createHelm } from './helm/helm';
+import { createHelm, helmWorstCaseSeconds } from './helm/helm';
 import { createKube, loadKubeConfig } from './k8s/client';
 import { loadPlanCatalogue } from './plans';
 import { createLogger, temporalLogger } from './logging';
@@ -33,6 +33,11 @@ export function activityDepsFromConfig(config: WorkerConfig): ActivityDeps {
   };
 }
 
+/** How long a stopping worker lets running activities finish: Helm's worst case. */
+export function shutdownGraceSeconds(config: Pick<WorkerConfig, 'HELM_TIMEOUT_SECONDS'>): number {
+  return helmWorstCaseSeconds(config.HELM_TIMEOUT_SECONDS);
+}
+
 export async function createWorker(
   config: WorkerConfig,
   deps: ActivityDeps,
@@ -49,6 +54,10 @@ export async function createWorker(
     // queues in Temporal instead of overwhelming the API server.
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_ACTIVITIES,
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_WORKFLOW_TASKS,
+    // On SIGTERM running activities get this long before they are cancelled: a `helm upgrade`
+    // cut short leaves the release locked, so wait out Helm's worst case (the chart's
+    // terminationGracePeriodSeconds is longer still).
+    shutdownGraceTime: `${shutdownGraceSeconds(config)}s`,
     ...overrides,
   });
   return { worker, connection };

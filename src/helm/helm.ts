@@ -39,11 +39,44 @@ export interface ReleaseInfo {
   status: string;
 }
 
+/** Outcome of `recoverPending`. */
+export type PendingRecovery =
+  | { action: 'none' }
+  /** A fresh lock: possibly a helm that is still running elsewhere; try again later. */
+  | { action: 'wait'; status: string; ageSeconds: number }
+  | { action: 'rolled-back'; from: string; toRevision: number }
+  | { action: 'uninstalled'; from: string };
+
 export interface Helm {
   upgradeInstall(req: UpgradeInstallRequest): Promise<ReleaseInfo>;
   /** True when a release was uninstalled, false when there was none. */
-  uninstall(req: { release: string; namespace: string; timeoutSeconds: number; signal?: AbortSignal }): Promise<boolean>;
+  uninstall(req: {
+    release: string;
+    namespace: string;
+    timeoutSeconds: number;
+    signal?: AbortSignal;
+    onProgress?: (elapsedMs: number) => void;
+  }): Promise<boolean>;
   status(release: string, namespace: string): Promise<ReleaseInfo | undefined>;
+  /** The user-supplied values of the deployed release (`helm get values`), undefined without a release. */
+  values(release: string, namespace: string): Promise<Record<string, unknown> | undefined>;
+  /**
+   * Frees a release left locked (`pending-install`, `pending-upgrade`, `pending-rollback`) by a
+   * helm that was killed: rolls back to the last good revision, or uninstalls a first install that
+   * never completed. A lock younger than `staleAfterSeconds` may belong to a helm still running
+   * (say, orphaned by a worker that was killed) and is left alone.
+   */
+  recoverPending(req: { release: string; namespace: string; timeoutSeconds: number; staleAfterSeconds: number; signal?: AbortSignal }): Promise<PendingRecovery>;
+}
+
+/**
+ * The longest `helm upgrade --install --atomic --timeout T` can legitimately take: it waits up to
+ * T for readiness, and on failure waits up to T again for the rollback (or the uninstall of a
+ * failed first install). The hard kill comes a minute later; callers' deadlines (activity timeout,
+ * worker shutdown grace) must be at least this long.
+ */
+export function helmWorstCaseSeconds(timeoutSeconds: number): number {
+  return 2 * timeoutSeconds + 60;
 }
 
 export class HelmError extends Error {
@@ -106,7 +139,8 @@ export function createHelm(options: HelmOptions = {}): Helm {
         signal?.removeEventListener('abort', onAbort);
         fn();
       };
-      // Helm's own --timeout bounds its waiting; this one bounds a helm that hangs anyway.
+      // Helm's own --timeout bounds its waiting; this one bounds a helm that hangs anyway, and
+      // is never shorter than helm's own worst case (a kill mid-rollback leaves the release locked).
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
         finish(() => reject(new HelmError(`helm ${args[0]} did not finish within ${Math.round(timeoutMs / 1000)} s`, true, stderr)));
@@ -149,7 +183,7 @@ export function createHelm(options: HelmOptions = {}): Helm {
           '--history-max', '5',
           '--output', 'json',
         ];
-        const res = await run(args, (req.timeoutSeconds + 60) * 1000, req.signal, req.onProgress);
+        const res = await run(args, helmWorstCaseSeconds(req.timeoutSeconds) * 1000, req.signal, req.onProgress);
         if (res.code !== 0) {
           throw new HelmError(
             `helm upgrade --install ${req.release} in ${req.namespace} failed: ${summarize(res.stderr)}`,
@@ -168,6 +202,7 @@ export function createHelm(options: HelmOptions = {}): Helm {
         ['uninstall', req.release, '--namespace', req.namespace, '--wait', '--timeout', `${req.timeoutSeconds}s`],
         (req.timeoutSeconds + 60) * 1000,
         req.signal,
+        req.onProgress,
       );
       if (res.code === 0) return true;
       if (/not found/i.test(res.stderr)) return false;
@@ -176,6 +211,44 @@ export function createHelm(options: HelmOptions = {}): Helm {
         isRetryableHelmFailure(res.stderr),
         res.stderr,
       );
+    },
+
+    async values(release, namespace) {
+      const res = await run(['get', 'values', release, '--namespace', namespace, '--output', 'json'], 60_000);
+      if (res.code === 0) return (JSON.parse(res.stdout || 'null') as Record<string, unknown> | null) ?? {};
+      if (/not found/i.test(res.stderr)) return undefined;
+      throw new HelmError(`helm get values ${release} in ${namespace} failed: ${summarize(res.stderr)}`, isRetryableHelmFailure(res.stderr), res.stderr);
+    },
+
+    async recoverPending(req) {
+      const res = await run(['history', req.release, '--namespace', req.namespace, '--max', '20', '--output', 'json'], 60_000, req.signal);
+      if (res.code !== 0) {
+        if (/not found/i.test(res.stderr)) return { action: 'none' };
+        throw new HelmError(`helm history ${req.release} in ${req.namespace} failed: ${summarize(res.stderr)}`, isRetryableHelmFailure(res.stderr), res.stderr);
+      }
+      const history = (JSON.parse(res.stdout || '[]') as Array<{ revision: number; status: string; updated: string }>).sort((a, b) => a.revision - b.revision);
+      const latest = history[history.length - 1];
+      if (!latest || !latest.status.startsWith('pending-')) return { action: 'none' };
+      const ageSeconds = Math.max(0, Math.round((Date.now() - Date.parse(latest.updated)) / 1000));
+      if (!(ageSeconds >= req.staleAfterSeconds)) return { action: 'wait', status: latest.status, ageSeconds };
+      const good = [...history].reverse().find((h) => h.revision < latest.revision && (h.status === 'deployed' || h.status === 'superseded'));
+      if (good) {
+        const rb = await run(
+          ['rollback', req.release, String(good.revision), '--namespace', req.namespace, '--wait', '--timeout', `${req.timeoutSeconds}s`, '--history-max', '5'],
+          (req.timeoutSeconds + 60) * 1000,
+          req.signal,
+        );
+        if (rb.code !== 0) {
+          throw new HelmError(`helm rollback ${req.release} in ${req.namespace} to revision ${good.revision} failed: ${summarize(rb.stderr)}`, isRetryableHelmFailure(rb.stderr), rb.stderr);
+        }
+        return { action: 'rolled-back', from: latest.status, toRevision: good.revision };
+      }
+      // Nothing ever became ready: the release is only the lock; removing it lets the install start over.
+      const un = await run(['uninstall', req.release, '--namespace', req.namespace, '--wait', '--timeout', `${req.timeoutSeconds}s`], (req.timeoutSeconds + 60) * 1000, req.signal);
+      if (un.code !== 0 && !/not found/i.test(un.stderr)) {
+        throw new HelmError(`helm uninstall of the locked release ${req.release} in ${req.namespace} failed: ${summarize(un.stderr)}`, isRetryableHelmFailure(un.stderr), un.stderr);
+      }
+      return { action: 'uninstalled', from: latest.status };
     },
 
     async status(release, namespace) {

@@ -228,7 +228,7 @@ describe('upgradeInstall', () => {
     expect((err as HelmError).message).toContain('cancelled');
   });
 
-  it('kills a hung helm after timeoutSeconds + 60 s, reporting progress meanwhile', async () => {
+  it('kills a hung helm only after the --atomic worst case (install wait + rollback wait) + 60 s, reporting progress meanwhile', async () => {
     // Fake clock for the hard timeout and the progress ticker; the child process itself is real.
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask', 'performance', 'hrtime'] });
     const fake = await fakeHelm({ hang: true });
@@ -242,15 +242,15 @@ describe('upgradeInstall', () => {
     const pid = await fake.pid();
     pids.push(pid);
 
-    await jest.advanceTimersByTimeAsync(64_999);
+    await jest.advanceTimersByTimeAsync(69_999);
     expect(settled).toBe(false);
     expect(alive(pid)).toBe(true);
-    expect(progress).toEqual([5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000, 50_000, 55_000, 60_000]);
+    expect(progress).toEqual([5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000, 50_000, 55_000, 60_000, 65_000]);
 
     await jest.advanceTimersByTimeAsync(1);
     const err = await running;
     expect(err).toBeInstanceOf(HelmError);
-    expect((err as HelmError).message).toBe('helm upgrade did not finish within 65 s');
+    expect((err as HelmError).message).toBe('helm upgrade did not finish within 70 s');
     expect((err as HelmError).retryable).toBe(true);
     await until(() => !alive(pid), 'the fake helm to be killed');
   });
@@ -312,6 +312,35 @@ describe('status', () => {
     expect(err).toBeInstanceOf(HelmError);
     expect((err as HelmError).message).toBe('helm status did not finish within 60 s');
     await until(() => !alive(pid), 'the fake helm to be killed');
+  });
+});
+
+describe('recoverPending', () => {
+  const req = { release: 'tenant-app', namespace: 'tenant-x', timeoutSeconds: 30, staleAfterSeconds: 60 };
+  const history = (...entries: Array<[number, string, number]>) =>
+    JSON.stringify(entries.map(([revision, status, agoSeconds]) => ({ revision, status, updated: new Date(Date.now() - agoSeconds * 1000).toISOString() })));
+
+  it('rolls a stale pending-upgrade back to the last good revision', async () => {
+    const fake = await fakeHelm({ stdout: history([1, 'superseded', 900], [2, 'deployed', 600], [3, 'pending-upgrade', 120]) });
+    expect(await helmWith(fake).recoverPending(req)).toEqual({ action: 'rolled-back', from: 'pending-upgrade', toRevision: 2 });
+    expect((await fake.argv()).slice(0, 3)).toEqual(['rollback', 'tenant-app', '2']);
+  });
+
+  it('uninstalls a stale pending-install that never became ready', async () => {
+    const fake = await fakeHelm({ stdout: history([1, 'pending-install', 120]) });
+    expect(await helmWith(fake).recoverPending(req)).toEqual({ action: 'uninstalled', from: 'pending-install' });
+    expect((await fake.argv()).slice(0, 2)).toEqual(['uninstall', 'tenant-app']);
+  });
+
+  it('leaves a fresh lock alone: another helm may still hold it', async () => {
+    const fake = await fakeHelm({ stdout: history([1, 'deployed', 600], [2, 'pending-rollback', 5]) });
+    expect(await helmWith(fake).recoverPending(req)).toMatchObject({ action: 'wait', status: 'pending-rollback' });
+    expect((await fake.argv())[0]).toBe('history');
+  });
+
+  it('does nothing to a deployed release, or when there is none', async () => {
+    expect(await helmWith(await fakeHelm({ stdout: history([1, 'deployed', 5]) })).recoverPending(req)).toEqual({ action: 'none' });
+    expect(await helmWith(await fakeHelm({ stderr: 'Error: release: not found', exit: 1 })).recoverPending(req)).toEqual({ action: 'none' });
   });
 });
 

@@ -1,4 +1,7 @@
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { ConfigError, loadWorkerConfig } from '../../src/config';
+import { helmWorstCaseSeconds } from '../../src/helm/helm';
 
 const valid = { DATABASE_URL: 'postgresql://app:pw@db.example:5432/tenants' };
 
@@ -26,9 +29,25 @@ describe('loadWorkerConfig', () => {
     ['DATABASE_URL', { DATABASE_URL: '' }],
     ['NAMESPACE_PREFIX', { NAMESPACE_PREFIX: 'Tenant_' }],
     ['HELM_TIMEOUT_SECONDS', { HELM_TIMEOUT_SECONDS: '5' }],
+    // --atomic's worst case (2 x 421 + 60 s) would outlast the 15-minute activity timeout.
+    ['HELM_TIMEOUT_SECONDS', { HELM_TIMEOUT_SECONDS: '421' }],
     ['WORKER_METRICS_BIND', { WORKER_METRICS_BIND: '9464' }],
   ])('names %s when it is bad', (name, override) => {
     expect(() => loadWorkerConfig({ ...valid, ...override })).toThrow(ConfigError);
     expect(() => loadWorkerConfig({ ...valid, ...override })).toThrow(new RegExp(`^invalid configuration:\\n  ${name}: `));
+  });
+});
+
+describe('Helm and shutdown deadlines', () => {
+  it('the largest HELM_TIMEOUT_SECONDS still fits --atomic (install + rollback wait) in the 15-minute activity timeout', () => {
+    const max = loadWorkerConfig({ ...valid, HELM_TIMEOUT_SECONDS: '420' }).HELM_TIMEOUT_SECONDS;
+    expect(helmWorstCaseSeconds(max)).toBeLessThanOrEqual(15 * 60);
+  });
+
+  it("the chart's termination grace period outlasts the worker's own shutdown grace (Helm's worst case)", () => {
+    const values = readFileSync(path.resolve(__dirname, '../../charts/provisioner/values.yaml'), 'utf8');
+    const grace = Number(/^ {2}terminationGracePeriodSeconds: (\d+)$/m.exec(values)?.[1]);
+    const helmTimeout = loadWorkerConfig(valid).HELM_TIMEOUT_SECONDS;
+    expect(grace).toBeGreaterThan(helmWorstCaseSeconds(helmTimeout));
   });
 });
