@@ -15,10 +15,8 @@ export function credentialsActivities(deps: ActivityDeps, kit: StepKit) {
     /** Step 6: tenant credentials, generated here and created only when absent (never rotated by a retry). */
     async ensureSecrets(input: TenantRef & { plan: string }): Promise<{ secretName: string; created: boolean }> {
       return step(input.tenantId, 'ensureSecrets', async () => {
-        const exists = await k8s(`read Secret ${input.namespace}/${TENANT_SECRET_NAME}`, () =>
-          kube.read({ apiVersion: 'v1', kind: 'Secret', name: TENANT_SECRET_NAME, namespace: input.namespace }),
-        );
-        if (exists) return { secretName: TENANT_SECRET_NAME, created: false };
+        // Create-if-absent, without reading first: an existing Secret answers 409 and is kept as
+        // it is, and the worker needs no permission to read Secrets at all.
         const secret = buildTenantSecret({ ...input, data: generateTenantCredentials(random) });
         const created = await k8s(`create Secret ${input.namespace}/${TENANT_SECRET_NAME}`, () => kube.createIfAbsent(secret));
         return { secretName: TENANT_SECRET_NAME, created };

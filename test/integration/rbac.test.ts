@@ -120,6 +120,9 @@ describe('provisioner RBAC on the real API server', () => {
     ['bind', 'clusterroles', undefined],
     ['create', 'customresourcedefinitions', undefined],
     ['deletecollection', 'namespaces', undefined],
+    // No read of any Secret, even by the credentials' own name: RBAC cannot limit it to tenant namespaces.
+    ['get', 'secrets/tenant-credentials', 'kube-system'],
+    ['get', 'secrets/tenant-credentials', 'default'],
   ])('RBAC denies %s %s (namespace %s)', async (verb, resource, namespace) => {
     expect(await canI(verb, resource, namespace)).toBe(false);
   });
@@ -128,7 +131,7 @@ describe('provisioner RBAC on the real API server', () => {
     ['create', 'namespaces', undefined],
     ['create', 'networkpolicies', 'default'],
     ['create', 'secrets', 'default'],
-    ['get', 'secrets/tenant-credentials', 'default'],
+    ['delete', 'secrets/tenant-credentials', 'default'],
     ['patch', 'deployments', 'default'],
   ])('RBAC allows %s %s (namespace %s): what provisioning needs', async (verb, resource, namespace) => {
     expect(await canI(verb, resource, namespace)).toBe(true);
@@ -152,10 +155,69 @@ describe('provisioner RBAC on the real API server', () => {
       expect(kubeErrorInfo(nodes).code).toBe(403);
     });
 
+    describe('a table of escapes, all refused', () => {
+      const managed = `tenant-${newTenantId()}`;
+      const managedLabels = { 'app.kubernetes.io/managed-by': 'tenant-provisioner', 'tenancy.dev/tenant-id': managed.slice('tenant-'.length) };
+      beforeAll(async () => {
+        await admin.apply<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: managed, labels: managedLabels } });
+        await admin.apply<V1Secret>({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tenant-credentials', namespace: victim }, stringData: { password: 'not yours' } });
+      });
+      afterAll(async () => {
+        await admin.delete({ apiVersion: 'v1', kind: 'Namespace', name: managed });
+      });
+      const labelled = (name: string, labels: Record<string, string>): V1Namespace => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+      const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'tenant-provisioner' };
+
+      it.each<[string, () => Promise<unknown>, RegExp]>([
+        ['relabel kube-system as managed', () => worker().apply(labelled('kube-system', MANAGED_BY)), /already labelled/],
+        ['relabel an unmanaged namespace as managed', () => worker().apply(labelled(victim, MANAGED_BY)), /already labelled/],
+        ['remove the managed-by label from a managed namespace', () => worker().apply(labelled(managed, { 'app.kubernetes.io/managed-by': 'someone-else' })), /may not remove that label/],
+        ['create a namespace outside the prefix', () => worker().createIfAbsent(labelled(`evil-${suffix}`, MANAGED_BY)), /only create namespaces named tenant-\*/],
+        ['create a namespace with the prefix but unlabelled', () => worker().createIfAbsent(labelled(`tenant-unlabelled-${suffix}`, {})), /only create namespaces named tenant-\*/],
+        ['delete an unmanaged namespace', () => worker().delete({ apiVersion: 'v1', kind: 'Namespace', name: victim }), /already labelled/],
+        ['delete kube-system', () => worker().delete({ apiVersion: 'v1', kind: 'Namespace', name: 'kube-system' }), /already labelled/],
+        [
+          'create tenant-credentials in kube-system',
+          () => worker().createIfAbsent<V1Secret>({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'tenant-credentials', namespace: 'kube-system' }, stringData: { x: 'y' } }),
+          /objects inside them/,
+        ],
+        [
+          'create a ConfigMap in kube-system',
+          () => worker().createIfAbsent<V1ConfigMap>({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `planted-${suffix}`, namespace: 'kube-system' }, data: { x: 'y' } }),
+          /objects inside them/,
+        ],
+        ['read tenant-credentials outside managed namespaces', () => worker().read({ apiVersion: 'v1', kind: 'Secret', name: 'tenant-credentials', namespace: victim }), /forbidden/i],
+        ['read tenant-credentials in kube-system', () => worker().read({ apiVersion: 'v1', kind: 'Secret', name: 'tenant-credentials', namespace: 'kube-system' }), /forbidden/i],
+        [
+          'write a cluster-scoped object (ClusterRole)',
+          () => worker().createIfAbsent({ apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'ClusterRole', metadata: { name: `evil-${suffix}` }, rules: [] } as V1Namespace),
+          /forbidden/i,
+        ],
+        [
+          'write a cluster-scoped object (PriorityClass)',
+          () => worker().createIfAbsent({ apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: `evil-${suffix}` }, value: 1 } as V1Namespace),
+          /forbidden/i,
+        ],
+      ])('%s', async (_what, attempt, why) => {
+        const err = await rejection(attempt());
+        const info = kubeErrorInfo(err);
+        expect([403, 422]).toContain(info.code);
+        expect(info.message).toMatch(why);
+      });
+
+      it('left everything as it was', async () => {
+        expect((await admin.read<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', name: 'kube-system' }))?.metadata?.labels?.['app.kubernetes.io/managed-by']).toBeUndefined();
+        expect((await admin.read<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', name: victim }))?.metadata?.labels?.['app.kubernetes.io/managed-by']).toBeUndefined();
+        expect((await admin.read<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', name: managed }))?.metadata?.labels).toMatchObject(managedLabels);
+        expect(await admin.read({ apiVersion: 'v1', kind: 'Namespace', name: `evil-${suffix}` })).toBeUndefined();
+        expect(await admin.read({ apiVersion: 'v1', kind: 'Secret', name: 'tenant-credentials', namespace: 'kube-system' })).toBeUndefined();
+      });
+    });
+
     it('cannot delete or write into a namespace it does not manage (admission policy)', async () => {
       const del = await rejection(worker().delete({ apiVersion: 'v1', kind: 'Namespace', name: victim }));
       expect(classifyKubeError(del)).toBe('final');
-      expect(kubeErrorInfo(del).message).toMatch(/may only change namespaces labelled/);
+      expect(kubeErrorInfo(del).message).toMatch(/may only change namespaces that are already labelled/);
       const write = await rejection(
         worker().apply<V1ConfigMap>({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'precious', namespace: victim }, data: { keep: 'gone' } }),
       );

@@ -114,6 +114,8 @@ envFrom of .Values.existingSecret. Call with (dict "root" $ "extra" <component e
   value: {{ $root.Values.temporal.taskQueue | quote }}
 - name: INGRESS_NAMESPACE
   value: {{ $root.Values.ingressNamespace | quote }}
+- name: NAMESPACE_PREFIX
+  value: {{ $root.Values.namespacePrefix | quote }}
 {{- range $name, $value := merge (dict) (.extra | default dict) ($root.Values.extraEnv | default dict) }}
 - name: {{ $name }}
   value: {{ if kindIs "string" $value }}{{ $value | quote }}{{ else }}{{ $value | toJson | quote }}{{ end }}
