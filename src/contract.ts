@@ -61,6 +61,8 @@ export interface CarriedState {
   deprovisionNotBefore?: number;
   /** A lifecycle change that keeps failing, carried so its backoff survives continue-as-new. */
   condition?: TenantCondition;
+  /** The desired state that change was reaching for (a new one is tried at once, not after the backoff). */
+  conditionTarget?: string;
 }
 
 /**

@@ -22,6 +22,8 @@ export interface ActivityDeps {
     ingressNamespace: string;
     chart: string;
     helmTimeoutSeconds: number;
+    /** A `pending-*` release younger than this may belong to a helm still running (default: Helm's worst case). */
+    helmLockStaleSeconds?: number;
     /** Optional image override for the tenant chart (e.g. a registry mirror). */
     image?: { repository?: string; tag?: string };
   };
@@ -74,17 +76,20 @@ export function createStepKit(deps: ActivityDeps) {
    * `compensation` steps log compensated / compensation_failed instead of succeeded / failed.
    */
   async function step<T>(tenantId: string, name: string, body: () => Promise<T>, compensation = false): Promise<T> {
-    await db.tenant.updateMany({ where: { id: tenantId }, data: { currentStep: name } });
-    await audit(tenantId, name, 'started');
+    await dbOnly(`${name} (step log)`, async () => {
+      await db.tenant.updateMany({ where: { id: tenantId }, data: { currentStep: name } });
+      await audit(tenantId, name, 'started');
+    });
+    let result: T;
     try {
-      const result = await body();
-      await audit(tenantId, name, compensation ? 'compensated' : 'succeeded');
-      return result;
+      result = await body();
     } catch (err) {
       const mapped = mapError(err, name);
       await audit(tenantId, name, compensation ? 'compensation_failed' : 'failed', mapped.message).catch(() => undefined);
       throw mapped;
     }
+    await dbOnly(`${name} (step log)`, () => audit(tenantId, name, compensation ? 'compensated' : 'succeeded'));
+    return result;
   }
 
   function mapError(err: unknown, what: string): Error {
@@ -99,12 +104,19 @@ export function createStepKit(deps: ActivityDeps) {
     return err instanceof Error ? err : new Error(String(err));
   }
 
-  /** Activities that only touch PostgreSQL: errors mapped like any step's, without the step log. */
+  /**
+   * Calls that only touch PostgreSQL. Anything but a final database error (constraint, schema,
+   * bad data) or a business failure counts as the database being unavailable, whatever shape the
+   * driver gave it (a refused connection is a plain socket error): the workflow keeps retrying
+   * those for as long as the outage lasts.
+   */
   async function dbOnly<T>(what: string, body: () => Promise<T>): Promise<T> {
     try {
       return await body();
     } catch (err) {
-      throw mapError(err, what);
+      if (err instanceof ApplicationFailure) throw err;
+      if (isPrismaError(err)) throw toDbActivityError(err, what);
+      throw ApplicationFailure.retryable(`${what}: ${err instanceof Error ? err.message : String(err)}`, 'DatabaseUnavailable');
     }
   }
 

@@ -2,7 +2,8 @@
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { V1Namespace } from '@kubernetes/client-node';
-import { LABEL_TENANT_ID } from '../k8s/labels';
+import { LABEL_MANAGED_BY, LABEL_TENANT_ID, MANAGED_BY } from '../k8s/labels';
+import { TENANT_RELEASE_NAME } from '../naming';
 import { buildNamespace } from '../k8s/namespace';
 import { NETWORK_POLICY_NAMES, buildNetworkPolicies } from '../k8s/network-policies';
 import { LIMIT_RANGE_NAME, RESOURCE_QUOTA_NAME, buildLimitRange, buildResourceQuota } from '../k8s/quota';
@@ -12,7 +13,7 @@ import type { ActivityDeps, StepKit, TenantRef } from './common';
 const NAMESPACE_GONE_POLL_MS = 1_000;
 
 export function namespaceActivities(deps: ActivityDeps, kit: StepKit) {
-  const { kube, settings } = deps;
+  const { kube, helm, settings } = deps;
   const { plan, step, k8s } = kit;
   return {
     /** Step 3: the namespace, labelled, with Pod Security Admission `restricted`. Also re-labels on plan change. */
@@ -56,6 +57,34 @@ export function namespaceActivities(deps: ActivityDeps, kit: StepKit) {
         const args = { namespace: input.namespace, tenantId: input.tenantId, plan: p };
         await k8s(`apply LimitRange in ${input.namespace}`, () => kube.apply(buildLimitRange(args)));
         await k8s(`apply ResourceQuota in ${input.namespace}`, () => kube.apply(buildResourceQuota(args)));
+      });
+    },
+
+    /**
+     * What of the tenant exists before a provisioning run touches anything, so that the run's
+     * compensations undo only what it created itself: a namespace, credentials or release that
+     * were already there (a live tenant whose earlier run closed) are kept if the run fails.
+     */
+    async inspectTenant(input: TenantRef): Promise<{ namespace: boolean; secret: boolean; release: boolean }> {
+      return step(input.tenantId, 'inspectTenant', async () => {
+        const ns = await k8s(`read Namespace ${input.namespace}`, () =>
+          kube.read<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', name: input.namespace }),
+        );
+        if (!ns) return { namespace: false, secret: false, release: false };
+        // The worker may not read Secrets: credentials in a namespace that was already there are
+        // counted as existing, so a failed run never deletes a live tenant's credentials.
+        const release = await helm.status(TENANT_RELEASE_NAME, input.namespace);
+        return { namespace: true, secret: true, release: !!release };
+      });
+    },
+
+    /** Every namespace labelled as the tenant's (a cleanup run removes them all, whatever their name). */
+    async findTenantNamespaces(input: { tenantId: string }): Promise<string[]> {
+      return step(input.tenantId, 'findTenantNamespaces', async () => {
+        const found = await k8s(`list Namespaces of tenant ${input.tenantId}`, () =>
+          kube.list<V1Namespace>('v1', 'Namespace', undefined, `${LABEL_TENANT_ID}=${input.tenantId},${LABEL_MANAGED_BY}=${MANAGED_BY}`),
+        );
+        return found.map((ns) => ns.metadata!.name!).sort();
       });
     },
 

@@ -1,6 +1,6 @@
 /** Activities on the tenant row and its step log in PostgreSQL (the status API's mirror). */
 import { ApplicationFailure } from '@temporalio/common';
-import type { TenantStatus } from '../contract';
+import type { TenantCondition, TenantStatus } from '../contract';
 import { tenantWorkflowId } from '../contract';
 import { tenantNamespace } from '../naming';
 import type { ActivityDeps, StepKit } from './common';
@@ -84,11 +84,35 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
       }));
     },
 
-    /** Mirrors a pending deprovision deadline (a grace period) so the status API can show it. */
-    async recordDeprovisionDeadline(input: { tenantId: string; deprovisionAt: string }): Promise<void> {
+    /**
+     * Mirrors a pending deprovision deadline (a grace period) so the status API can show it;
+     * `null` when the pending deprovision was cancelled.
+     */
+    async recordDeprovisionDeadline(input: { tenantId: string; deprovisionAt: string | null }): Promise<void> {
       return dbOnly('record deprovision deadline', async () => {
-        await db.$executeRaw`UPDATE tenants SET metadata = metadata || jsonb_build_object('deprovisionAt', ${input.deprovisionAt}::text), updated_at = now() WHERE id = ${input.tenantId}::uuid`;
+        if (input.deprovisionAt === null) {
+          await db.$executeRaw`UPDATE tenants SET metadata = metadata - 'deprovisionAt', updated_at = now() WHERE id = ${input.tenantId}::uuid`;
+        } else {
+          await db.$executeRaw`UPDATE tenants SET metadata = metadata || jsonb_build_object('deprovisionAt', ${input.deprovisionAt}::text), updated_at = now() WHERE id = ${input.tenantId}::uuid`;
+        }
       });
+    },
+
+    /**
+     * Mirrors the lifecycle condition: a failing change being retried (`last_error` and
+     * `metadata.condition`, one step-log row per failed attempt), or `null` once it recovered.
+     */
+    async recordTenantCondition(input: { tenantId: string; condition: TenantCondition | null }): Promise<void> {
+      const c = input.condition;
+      return dbOnly('record tenant condition', () => db.$transaction(async (tx) => {
+        if (c === null) {
+          await tx.$executeRaw`UPDATE tenants SET metadata = metadata - 'condition', last_error = NULL, updated_at = now() WHERE id = ${input.tenantId}::uuid`;
+          return;
+        }
+        const error = `${c.step} failed (attempt ${c.attempts}, next at ${c.nextAttemptAt}): ${c.message}`;
+        await tx.$executeRaw`UPDATE tenants SET metadata = metadata || jsonb_build_object('condition', ${JSON.stringify(c)}::jsonb), last_error = ${error}, current_step = NULL, updated_at = now() WHERE id = ${input.tenantId}::uuid`;
+        await audit(input.tenantId, c.step, 'failed', error, tx);
+      }));
     },
 
     async setTenantPlan(input: { tenantId: string; plan: string }): Promise<void> {

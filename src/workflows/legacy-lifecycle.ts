@@ -1,4 +1,8 @@
 /**
+ * FROZEN: the lifecycle loop as it ran before the 'lifecycle-v2' patch, kept unchanged so that
+ * runs started before it still replay. New runs use lifecycle.ts. Delete this file once no run
+ * older than that patch is open.
+ *
  * The tenant's lifecycle after provisioning: a loop that waits for the desired state to change
  * (plan, suspension, deprovision deadline) and applies it, re-applies isolation objects
  * periodically, and continues as new before the history grows large.
@@ -15,7 +19,7 @@ const DEFAULT_MAX_HISTORY_EVENTS = 2_000;
 const DEFAULT_RECONCILE_SECONDS = 6 * 60 * 60;
 
 /** Uninstalls the app, deletes the namespace and waits until it is gone, marks `deprovisioned`. */
-export async function deprovision(state: TenantState): Promise<ProvisionTenantResult> {
+async function deprovision(state: TenantState): Promise<ProvisionTenantResult> {
   const { tenantId, input, progress } = state;
   if (!progress.completedSteps.includes('recordTenant')) {
     // Cancelled before anything was recorded: record it anyway, so the row tells what happened.
@@ -36,7 +40,7 @@ export async function deprovision(state: TenantState): Promise<ProvisionTenantRe
 
 type TenantWorkflow = (input: ProvisionTenantInput) => Promise<ProvisionTenantResult>;
 
-export async function lifecycle(state: TenantState, input: ProvisionTenantInput): Promise<ProvisionTenantResult> {
+export async function legacyLifecycle(state: TenantState, input: ProvisionTenantInput): Promise<ProvisionTenantResult> {
   const { tenantId, progress } = state;
 
   /** Runs a lifecycle change; a final failure is reported but leaves the tenant as it was. */

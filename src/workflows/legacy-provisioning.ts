@@ -1,4 +1,8 @@
 /**
+ * FROZEN: the provisioning sequence as it ran before the 'lifecycle-v2' patch, kept unchanged so
+ * that runs started before it still replay. New runs use provisioning.ts. Delete this file once no
+ * run older than that patch is open (`TemporalChangeVersion` lacks 'lifecycle-v2').
+ *
  * The provisioning sequence: the eight seed steps as a saga. Each step's compensation is
  * registered before the step runs (a step can half-succeed); a final failure undoes them newest
  * first, marks the tenant `failed` and fails the run with the original failure as its cause.
@@ -12,7 +16,7 @@ import type { TenantState } from './state';
 /** Raised inside the workflow when a deprovision signal stops provisioning between steps. */
 class DeprovisionRequested extends Error {}
 
-export async function provision(state: TenantState): Promise<'active' | 'deprovision'> {
+export async function legacyProvision(state: TenantState): Promise<'active' | 'deprovision'> {
   const { tenantId, input, progress } = state;
   const saga = new Saga<ProvisionStep>();
   let namespace = '';

@@ -2,7 +2,7 @@
  * Activity proxies and their retry policies, and how a failure is told to a person. Activities are
  * imported as types only: the worker supplies the implementations.
  */
-import { ActivityFailure, ApplicationFailure, proxyActivities } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, log, proxyActivities, sleep } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import type { StepFailure } from '../contract';
 
@@ -34,6 +34,37 @@ export const slow = proxyActivities<Activities>({
   heartbeatTimeout: '30 seconds',
   retry: { ...RETRY, maximumAttempts: 3 },
 });
+
+/**
+ * Activities that only touch PostgreSQL retry for as long as an outage lasts: "retries exhausted"
+ * must never turn a database restart into a failed tenant. Only a final database error (schema,
+ * constraint) or a business failure stops them.
+ */
+export const db = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: [...NON_RETRYABLE, 'DatabaseRejected'] },
+});
+
+/** Failure types that mean "a dependency is down", not "this change cannot work". */
+const OUTAGE_TYPES = new Set(['DatabaseUnavailable']);
+
+/**
+ * Runs an activity that writes the step log besides its real work: when its bounded retries run
+ * out because PostgreSQL is down, the outage is waited out (capped backoff, a timer in history)
+ * and the activity runs again, instead of failing the step.
+ */
+export async function outlast<T>(what: string, call: () => Promise<T>): Promise<T> {
+  for (let waitMs = 5_000; ; waitMs = Math.min(waitMs * 2, 60_000)) {
+    try {
+      return await call();
+    } catch (err) {
+      const root = describeFailure(err, what);
+      if (!root.type || !OUTAGE_TYPES.has(root.type)) throw err;
+      log.warn('a dependency is down; waiting before running the step again', { step: what, type: root.type, waitMs });
+      await sleep(waitMs);
+    }
+  }
+}
 
 /** The innermost cause of an activity failure: that is the message a person can act on. */
 export function describeFailure(err: unknown, step: string): StepFailure {

@@ -6,7 +6,9 @@
 import { setCurrentDetails, setHandler, upsertSearchAttributes } from '@temporalio/workflow';
 import {
   PROVISION_STEPS,
+  CONDITION_READY,
   SEARCH_ATTRIBUTES,
+  cancelDeprovisionSignal,
   changePlanSignal,
   deprovisionSignal,
   resumeSignal,
@@ -14,6 +16,7 @@ import {
   suspendSignal,
   type CarriedState,
   type ProvisionTenantInput,
+  type TenantCondition,
   type TenantProgress,
   type TenantStatus,
 } from '../contract';
@@ -28,6 +31,11 @@ export class TenantState {
   deprovisionChanged = false;
   pendingPlan: string | undefined;
   wantSuspended: boolean | undefined;
+  /** Set by every signal that changes the desired state; the lifecycle loop wakes on it. */
+  desiredChanged = false;
+  /** A failing lifecycle change, and which desired state it was trying to reach. */
+  condition: TenantCondition | undefined;
+  conditionTarget: string | undefined;
 
   constructor(readonly input: ProvisionTenantInput) {
     const carried = input.carried;
@@ -50,6 +58,9 @@ export class TenantState {
     this.deprovisionNotBefore = carried?.deprovisionNotBefore;
     this.pendingPlan = carried?.pendingPlan;
     this.wantSuspended = carried?.pendingSuspend;
+    this.condition = carried?.condition;
+    this.conditionTarget = carried?.conditionTarget;
+    if (this.condition) this.progress.condition = this.condition;
   }
 
   /** Registers the status query and the signals that set the desired state. */
@@ -62,17 +73,44 @@ export class TenantState {
       const notBefore = Date.now() + Math.max(0, req?.graceSeconds ?? 0) * 1000;
       this.deprovisionNotBefore = Math.min(this.deprovisionNotBefore ?? notBefore, notBefore);
       this.deprovisionChanged = true;
+      this.desiredChanged = true;
       this.progress.deprovisionAt = new Date(this.deprovisionNotBefore).toISOString();
+    });
+    setHandler(cancelDeprovisionSignal, () => {
+      // Too late once teardown has started: a half-deleted tenant is not brought back this way.
+      if (!this.deprovisionRequested || this.progress.status === 'deprovisioning' || this.progress.status === 'deprovisioned') return;
+      this.deprovisionRequested = false;
+      this.deprovisionReason = undefined;
+      this.deprovisionNotBefore = undefined;
+      this.deprovisionChanged = true;
+      this.desiredChanged = true;
+      delete this.progress.deprovisionAt;
     });
     setHandler(changePlanSignal, (req) => {
       this.pendingPlan = req.plan;
+      this.desiredChanged = true;
     });
     setHandler(suspendSignal, () => {
       this.wantSuspended = true;
+      this.desiredChanged = true;
     });
     setHandler(resumeSignal, () => {
       this.wantSuspended = false;
+      this.desiredChanged = true;
     });
+  }
+
+  /** Shows a failing change (status query, Web UI details, TenantCondition search attribute). */
+  setCondition(condition: TenantCondition | undefined, target?: string): void {
+    const wasFailing = !!this.condition;
+    this.condition = condition;
+    this.conditionTarget = condition ? target : undefined;
+    if (condition) this.progress.condition = condition;
+    else delete this.progress.condition;
+    if (wasFailing !== !!condition) {
+      upsertSearchAttributes([{ key: SEARCH_ATTRIBUTES.condition, value: condition ? condition.type : CONDITION_READY }]);
+    }
+    setCurrentDetails(describe(this.progress));
   }
 
   deprovisionDue(): boolean {
@@ -120,6 +158,7 @@ export class TenantState {
       deprovisionRequested: this.deprovisionRequested,
       deprovisionReason: this.deprovisionReason,
       deprovisionNotBefore: this.deprovisionNotBefore,
+      ...(this.condition ? { condition: this.condition, conditionTarget: this.conditionTarget } : {}),
     };
   }
 }
@@ -128,6 +167,10 @@ export class TenantState {
 export function describe(p: TenantProgress): string {
   const done = `${p.completedSteps.length}/${PROVISION_STEPS.length} steps`;
   const step = p.currentStep ? `, running ${p.currentStep}` : '';
-  const err = p.lastError ? `, last error in ${p.lastError.step}: ${p.lastError.message}` : '';
+  const err = p.condition
+    ? `, **${p.condition.step} failing** (attempt ${p.condition.attempts}, next ${p.condition.nextAttemptAt}): ${p.condition.message}`
+    : p.lastError
+      ? `, last error in ${p.lastError.step}: ${p.lastError.message}`
+      : '';
   return `**${p.status}** · plan ${p.plan}${p.namespace ? ` · namespace ${p.namespace}` : ''} · ${done}${step}${err}`;
 }

@@ -2,6 +2,8 @@ import type { Activities } from '../../src/activities';
 
 export type Mocks = { [K in keyof Activities]: jest.Mock<ReturnType<Activities[K]>, Parameters<Activities[K]>> };
 
+const PLAN_RANK: Record<string, number> = { starter: 0, pro: 1, enterprise: 2 };
+
 /** Each activity resolves like the real one would; `calls` records the order they ran in. */
 export function mockActivities(calls: string[]): Mocks {
   const fn = <K extends keyof Activities>(name: K, impl: (...args: Parameters<Activities[K]>) => ReturnType<Activities[K]>) =>
@@ -26,5 +28,10 @@ export function mockActivities(calls: string[]): Mocks {
     removeResourceLimits: fn('removeResourceLimits', () => Promise.resolve()),
     removeNetworkPolicies: fn('removeNetworkPolicies', () => Promise.resolve()),
     deleteNamespace: fn('deleteNamespace', () => Promise.resolve()),
+    recordTenantCondition: fn('recordTenantCondition', () => Promise.resolve()),
+    planChangeOrder: fn('planChangeOrder', ({ from, to }) => Promise.resolve(PLAN_RANK[to]! < PLAN_RANK[from]! ? 'app-first' : 'limits-first')),
+    reconcileApp: fn('reconcileApp', () => Promise.resolve({ action: 'unchanged' as const })),
+    inspectTenant: fn('inspectTenant', () => Promise.resolve({ namespace: false, secret: false, release: false })),
+    findTenantNamespaces: fn('findTenantNamespaces', ({ tenantId }) => Promise.resolve([`tenant-${tenantId}`])),
   };
 }

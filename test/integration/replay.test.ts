@@ -16,7 +16,16 @@ import { promisify } from 'node:util';
 import { ApplicationFailure } from '@temporalio/common';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Worker } from '@temporalio/worker';
-import { changePlanSignal, deprovisionSignal, resumeSignal, statusQuery, suspendSignal, tenantWorkflowId } from '../../src/contract';
+import {
+  cancelDeprovisionSignal,
+  changePlanSignal,
+  deprovisionSignal,
+  resumeSignal,
+  statusQuery,
+  suspendSignal,
+  tenantWorkflowId,
+  type ProvisionTenantInput,
+} from '../../src/contract';
 import type { provisionTenant } from '../../src/workflows';
 import { env, eventually, newTenantId, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 import { mockActivities, type Mocks } from './mock-activities';
@@ -32,7 +41,19 @@ const untilStatus = async (handle: WorkflowHandle, status: string) => {
 };
 const settled = (handle: WorkflowHandle) => handle.result().then(() => undefined, () => undefined);
 
-const scenarios: Record<string, { prepare?: (acts: Mocks) => void; input?: { reconcileIntervalSeconds?: number }; run: Scenario }> = {
+interface ScenarioSpec {
+  prepare?: (acts: Mocks) => void;
+  input?: Partial<ProvisionTenantInput>;
+  /** Started by signalWithStart with a deprovision signal (as a deprovision before payment, or a cleanup run). */
+  startWithDeprovision?: boolean;
+  /** Record the first run of the chain (one that continued as new) rather than the latest. */
+  recordFirstRun?: boolean;
+  run: Scenario;
+}
+
+const BACKOFF = { lifecycleBackoff: { initialSeconds: 1, maxSeconds: 2 } };
+
+const scenarios: Record<string, ScenarioSpec> = {
   'provision-then-deprovision': {
     run: async (h) => {
       await untilStatus(h, 'active');
@@ -76,9 +97,81 @@ const scenarios: Record<string, { prepare?: (acts: Mocks) => void; input?: { rec
     },
   },
   'deprovision-before-start': {
+    startWithDeprovision: true,
     run: async (h) => {
       await settled(h);
     },
+  },
+  // Recorded after the 'lifecycle-v2' patch: backoff and conditions, owned-only compensation,
+  // cleanup runs, cancellable deprovision, plan-change order, app reconciliation.
+  'v2-provision-then-deprovision': {
+    run: async (h) => {
+      await untilStatus(h, 'active');
+      await h.signal(changePlanSignal, { plan: 'pro' });
+      await eventually(async () => (await h.query(statusQuery)).plan === 'pro', 30_000, 'plan pro');
+      await h.signal(changePlanSignal, { plan: 'starter' });
+      await eventually(async () => (await h.query(statusQuery)).plan === 'starter', 30_000, 'plan starter');
+      await h.signal(deprovisionSignal, { reason: 'recorded' });
+      await settled(h);
+    },
+  },
+  'v2-helm-failure-saga': {
+    prepare: (acts) => acts.deployApp.mockRejectedValue(ApplicationFailure.nonRetryable('chart rejected', 'HelmRejected')),
+    run: (h) => settled(h),
+  },
+  'v2-failed-rerun-kept-live': {
+    input: { ...BACKOFF, reconcileIntervalSeconds: 3600 },
+    prepare: (acts) => {
+      acts.inspectTenant.mockResolvedValue({ namespace: true, secret: true, release: true });
+      acts.deployApp.mockRejectedValueOnce(ApplicationFailure.nonRetryable('chart rejected', 'HelmRejected'));
+    },
+    run: async (h, acts) => {
+      await eventually(() => Promise.resolve(acts.reconcileApp.mock.calls.length > 0), 20_000, 'the reconciliation retry');
+      await eventually(async () => !(await h.query(statusQuery)).condition, 20_000, 'the condition cleared');
+      await h.signal(deprovisionSignal, {});
+      await settled(h);
+    },
+  },
+  'v2-suspend-backoff-recover': {
+    input: { ...BACKOFF, reconcileIntervalSeconds: 2 },
+    prepare: (acts) => {
+      acts.deployApp.mockImplementation((i) =>
+        i.suspended && acts.deployApp.mock.calls.filter(([c]) => c.suspended).length <= 3
+          ? Promise.reject(ApplicationFailure.nonRetryable('namespace not found', 'HelmRejected'))
+          : Promise.resolve({ revision: 2 }),
+      );
+    },
+    run: async (h) => {
+      await untilStatus(h, 'active');
+      await h.signal(suspendSignal, {});
+      await untilStatus(h, 'suspended');
+      await h.signal(deprovisionSignal, { graceSeconds: 30 });
+      await eventually(async () => !!(await h.query(statusQuery)).deprovisionAt, 10_000, 'a pending deprovision');
+      await h.signal(cancelDeprovisionSignal);
+      await eventually(async () => !(await h.query(statusQuery)).deprovisionAt, 10_000, 'the deprovision cancelled');
+      await h.signal(deprovisionSignal, {});
+      await settled(h);
+    },
+  },
+  'v2-continue-as-new-while-failing': {
+    input: { ...BACKOFF, maxHistoryEvents: 60 },
+    recordFirstRun: true,
+    prepare: (acts) => {
+      acts.deployApp.mockImplementation((i) => (i.suspended ? Promise.reject(ApplicationFailure.nonRetryable('namespace not found', 'HelmRejected')) : Promise.resolve({ revision: 1 })));
+    },
+    run: async (h) => {
+      const first = (await h.describe()).runId;
+      await untilStatus(h, 'active');
+      await h.signal(suspendSignal, {});
+      await eventually(async () => (await h.describe()).runId !== first, 60_000, 'a continued run');
+      await h.terminate('recorded');
+    },
+  },
+  'v2-cleanup-run': {
+    input: { cleanup: { reason: 'recorded' } },
+    startWithDeprovision: true,
+    prepare: (acts) => acts.deleteNamespace.mockRejectedValueOnce(ApplicationFailure.nonRetryable('forbidden', 'KubernetesForbidden')),
+    run: (h) => settled(h),
   },
 };
 
@@ -102,19 +195,22 @@ describe('replay of recorded ProvisionTenant histories', () => {
       scenarios[name]!.prepare?.(acts);
       const tenantId = newTenantId();
       const history = await withWorker({ taskQueue, workflowsPath, activities: acts }, async () => {
-        const options = { taskQueue, workflowId: tenantWorkflowId(tenantId), args: [{ tenantId, plan: 'starter', ...scenarios[name]!.input }] as [{ tenantId: string; plan: string }] };
+        const spec = scenarios[name]!;
+        const options = { taskQueue, workflowId: tenantWorkflowId(tenantId), args: [{ tenantId, plan: 'starter', ...spec.input }] as [ProvisionTenantInput] };
         const handle =
-          name === 'deprovision-before-start'
+          spec.startWithDeprovision
             ? await temporal.client.workflow.signalWithStart<typeof provisionTenant, [{ reason?: string }]>('provisionTenant', {
                 ...options,
                 signal: deprovisionSignal,
                 signalArgs: [{ reason: 'deleted before paid' }],
               })
             : await temporal.client.workflow.start<typeof provisionTenant>('provisionTenant', options);
-        await scenarios[name]!.run(handle, acts);
+        const firstRunId = (await handle.describe()).runId;
+        await spec.run(handle, acts);
         // The CLI's JSON is the format `temporal workflow show` gives operators, and replay reads it.
         const { stdout } = await run('temporal', [
           'workflow', 'show', '--workflow-id', handle.workflowId,
+          ...(spec.recordFirstRun ? ['--run-id', firstRunId] : []),
           '--address', env('TEMPORAL_ADDRESS'), '--output', 'json',
         ]);
         return stdout;

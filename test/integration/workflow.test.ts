@@ -15,6 +15,7 @@ import {
   suspendSignal,
   tenantWorkflowId,
   type ProvisionStep,
+  type ProvisionTenantInput,
   type ProvisionTenantResult,
 } from '../../src/contract';
 import type { provisionTenant } from '../../src/workflows';
@@ -46,11 +47,16 @@ const workflowsPath = require.resolve('../../src/workflows');
 describe('ProvisionTenant workflow (real Temporal server, mock activities)', () => {
   const temporal = useTemporalClient();
 
-  function start(tenantId: string, taskQueue: string, extra: { plan?: string; maxHistoryEvents?: number; reconcileIntervalSeconds?: number } = {}) {
+  function start(
+    tenantId: string,
+    taskQueue: string,
+    extra: Partial<Pick<ProvisionTenantInput, 'plan' | 'maxHistoryEvents' | 'reconcileIntervalSeconds' | 'lifecycleBackoff'>> = {},
+  ) {
     return temporal.client.workflow.start<typeof provisionTenant>('provisionTenant', {
       taskQueue,
       workflowId: tenantWorkflowId(tenantId),
-      args: [{ tenantId, plan: extra.plan ?? 'starter', maxHistoryEvents: extra.maxHistoryEvents, reconcileIntervalSeconds: extra.reconcileIntervalSeconds }],
+      // Lifecycle retries after 1 s here (30 s by default), so a test sees a retry quickly.
+      args: [{ tenantId, lifecycleBackoff: { initialSeconds: 1, maxSeconds: 4 }, ...extra, plan: extra.plan ?? 'starter' }],
     });
   }
 
@@ -77,7 +83,8 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
         compensatedSteps: [],
       });
       expect(progress.currentStep).toBeUndefined();
-      expect(calls).toEqual(PROVISION_STEPS.map((s) => STEP_ACTIVITY[s]));
+      // What exists before anything is created decides what a failure may undo.
+      expect(calls).toEqual(PROVISION_STEPS.map((s) => STEP_ACTIVITY[s]).flatMap((a) => (a === 'assignNamespace' ? [a, 'inspectTenant'] : [a])));
       expect(acts.setTenantStatus).toHaveBeenCalledWith({ tenantId, status: 'active', step: 'markActive' });
       // Nothing secret crosses the workflow boundary: ensureSecrets gets ids, returns only a name.
       expect(acts.ensureSecrets.mock.calls[0]![0]).toEqual({ tenantId, namespace: `tenant-${tenantId}`, plan: 'starter' });
@@ -273,12 +280,12 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
       await handle.terminate('test finished');
     });
     // Completed steps are not run again; the interrupted one is retried on the new worker.
-    expect(before).toEqual(['recordTenant', 'assignNamespace', 'ensureNamespace', 'applyNetworkPolicies', 'applyResourceLimits', 'ensureSecrets', 'deployApp']);
+    expect(before).toEqual(['recordTenant', 'assignNamespace', 'inspectTenant', 'ensureNamespace', 'applyNetworkPolicies', 'applyResourceLimits', 'ensureSecrets', 'deployApp']);
     expect(after).toEqual(['deployApp', 'setTenantStatus']);
     expect(second.uninstallApp).not.toHaveBeenCalled();
   });
 
-  it('re-applies a live tenant’s isolation objects periodically, leaving its app alone', async () => {
+  it('re-applies a live tenant’s isolation objects and checks its app periodically', async () => {
     const taskQueue = uniqueTaskQueue('wf-reconcile');
     const calls: string[] = [];
     const acts = mockActivities(calls);
@@ -292,7 +299,9 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
       await handle.terminate('test finished');
     });
     const afterProvisioning = calls.slice(calls.indexOf('setTenantStatus') + 1);
-    expect(afterProvisioning.slice(0, 4)).toEqual(['ensureNamespace', 'applyNetworkPolicies', 'applyResourceLimits', 'ensureSecrets']);
+    expect(afterProvisioning.slice(0, 5)).toEqual(['ensureNamespace', 'applyNetworkPolicies', 'applyResourceLimits', 'ensureSecrets', 'reconcileApp']);
+    expect(acts.reconcileApp).toHaveBeenCalledWith({ tenantId, namespace: `tenant-${tenantId}`, plan: 'starter', suspended: false });
+    // Reinstalling is reconcileApp's decision (only on drift); the app is not redeployed blindly.
     expect(acts.deployApp).toHaveBeenCalledTimes(1);
   });
 
@@ -342,15 +351,28 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
       await waitForStatus(handle, 'active');
       expect(acts.deployApp).toHaveBeenLastCalledWith({ tenantId, namespace, plan: 'pro', suspended: false });
 
-      // A plan change that fails for good leaves the tenant as it was, with the reason recorded.
+      // A plan change that fails leaves the tenant as it was, shows the reason, and is tried again.
       acts.applyResourceLimits.mockRejectedValueOnce(ApplicationFailure.nonRetryable('quota too small for running pods', 'KubernetesRejected'));
       await handle.signal(changePlanSignal, { plan: 'starter' });
       const after = await eventually(async () => {
         const p = await handle.query(statusQuery);
-        return p.lastError ? p : undefined;
+        return p.condition ? p : undefined;
       }, 30_000, 'the failed plan change');
-      expect(after).toMatchObject({ status: 'active', plan: 'pro', lastError: { step: 'changePlan', message: 'quota too small for running pods' } });
-      expect(acts.recordTenantError).toHaveBeenCalledWith({ tenantId, step: 'changePlan', error: 'changePlan failed: quota too small for running pods' });
+      expect(after).toMatchObject({
+        status: 'active',
+        plan: 'pro',
+        lastError: { step: 'changePlan', message: 'quota too small for running pods' },
+        condition: { type: 'ChangeFailing', step: 'changePlan', message: 'quota too small for running pods', attempts: 1 },
+      });
+      // Mirrored into PostgreSQL by the activity that runs right after the query sees it.
+      await eventually(() => Promise.resolve(acts.recordTenantCondition.mock.calls.length > 0), 10_000, 'the condition mirrored');
+      expect(acts.recordTenantCondition).toHaveBeenCalledWith({ tenantId, condition: after.condition });
+      const recovered = await eventually(async () => {
+        const p = await handle.query(statusQuery);
+        return p.plan === 'starter' && !p.condition ? p : undefined;
+      }, 30_000, 'the plan change retried');
+      expect(recovered.lastError).toBeUndefined();
+      await eventually(() => Promise.resolve(acts.recordTenantCondition.mock.lastCall?.[0].condition === null), 10_000, 'the recovery mirrored');
       await handle.terminate('test finished');
     });
   });
