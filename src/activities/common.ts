@@ -115,8 +115,8 @@ export function createStepKit(deps: ActivityDeps) {
       return await body();
     } catch (err) {
       if (err instanceof ApplicationFailure) throw err;
-      if (isPrismaError(err)) throw toDbActivityError(err, what);
-      throw ApplicationFailure.retryable(`${what}: ${err instanceof Error ? err.message : String(err)}`, 'DatabaseUnavailable');
+      if (isPrismaError(err)) throw toDbActivityError(err, `${what} (database)`);
+      throw ApplicationFailure.retryable(`${what} (database): ${err instanceof Error ? err.message : String(err)}`, 'DatabaseUnavailable');
     }
   }
 

@@ -200,8 +200,11 @@ describe('provisioning on the real stack', () => {
       ]);
       const row = await db.tenant.findUnique({ where: { id: tenantId } });
       return {
-        // resourceVersion moves only when the object really changed.
-        objects: objs.map((o) => (o ? `${o.kind}/${o.metadata?.name}@${o.metadata?.resourceVersion}` : 'absent')),
+        // resourceVersion moves only when the object really changed. A quota's status is the quota
+        // controller's (it recounts after the refused create of an existing Secret): its spec counts.
+        objects: objs.map((o) =>
+          !o ? 'absent' : o.kind === 'ResourceQuota' ? `${o.kind}/${o.metadata?.name} ${JSON.stringify((o as V1ResourceQuota).spec)}` : `${o.kind}/${o.metadata?.name}@${o.metadata?.resourceVersion}`,
+        ),
         secretData: JSON.stringify(objs[objs.length - 1] ? (objs[objs.length - 1] as V1Secret).data : null),
         row: row && { status: row.status, namespace: row.namespace, plan: row.plan },
       };
