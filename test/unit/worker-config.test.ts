@@ -46,7 +46,9 @@ describe('Helm and shutdown deadlines', () => {
 
   it("the chart's termination grace period outlasts the worker's own shutdown grace (Helm's worst case)", () => {
     const values = readFileSync(path.resolve(__dirname, '../../charts/provisioner/values.yaml'), 'utf8');
-    const grace = Number(/^ {2}terminationGracePeriodSeconds: (\d+)$/m.exec(values)?.[1]);
+    // The worker's own key (the api has one too, with a much shorter grace).
+    const worker = values.slice(values.indexOf('\nworker:\n'));
+    const grace = Number(/^ {2}terminationGracePeriodSeconds: (\d+)$/m.exec(worker)?.[1]);
     const helmTimeout = loadWorkerConfig(valid).HELM_TIMEOUT_SECONDS;
     expect(grace).toBeGreaterThan(helmWorstCaseSeconds(helmTimeout));
   });
