@@ -163,6 +163,18 @@ describe('tenantctl against the real stack', () => {
         expect((await tenantctl(['resume', tenantId])).code).toBe(EXIT.ok);
         expect((await tenantctl(['watch', tenantId, '--until', 'active', '--interval', '300'])).code).toBe(EXIT.ok);
 
+        // A deprovision in its grace period shows as pending, and can be called off.
+        expect((await tenantctl(['deprovision', tenantId, '--grace', '3600', '--reason', 'customer left'])).code).toBe(EXIT.ok);
+        const pending = await eventually(async () => {
+          const d = json<{ tenant: { deprovisionAt?: string } }>(await tenantctl(['--json', 'show', tenantId]));
+          return d.tenant.deprovisionAt ? d : undefined;
+        }, 30_000, 'the pending deprovision to show');
+        expect(Date.parse(pending.tenant.deprovisionAt!)).toBeGreaterThan(Date.now() + 3_000_000);
+        expect((await tenantctl(['show', tenantId])).stdout).toMatch(/^deprovision\s+pending, at .* \(tenantctl cancel-deprovision /m);
+        expect((await tenantctl(['cancel-deprovision', tenantId])).code).toBe(EXIT.ok);
+        await eventually(async () => (await tenantctl(['show', tenantId])).stdout.match(/^deprovision\s+none pending$/m), 30_000, 'the deprovision to be cancelled');
+        expect(json<{ tenant: { status: string } }>(await tenantctl(['--json', 'show', tenantId])).tenant.status).toBe('active');
+
         // Errors a script can tell apart.
         expect((await tenantctl(['change-plan', tenantId, 'no-such-plan'])).code).toBe(EXIT.usage);
         expect((await tenantctl(['show', randomUUID()])).code).toBe(EXIT.notFound);
