@@ -24,6 +24,8 @@ export interface MetricsOptions {
   tenantCounts?: () => Promise<Record<string, number> | undefined>;
   /** Tenants with a failing lifecycle change, by condition type, read when Prometheus scrapes. */
   conditionCounts?: () => Promise<Record<string, number> | undefined>;
+  /** Stripe events still `received` (never handed on) and the age of the oldest, read when Prometheus scrapes. */
+  receivedEvents?: () => Promise<{ count: number; oldestAgeSeconds: number } | undefined>;
   defaultMetrics?: boolean;
 }
 
@@ -69,6 +71,27 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
       if (!counts) return;
       this.reset();
       for (const [condition, n] of Object.entries(counts)) this.set({ condition }, n);
+    },
+  });
+
+  const receivedEvents = options.receivedEvents;
+  const readReceived = async () => (receivedEvents ? await receivedEvents().catch(() => undefined) : undefined);
+  new Gauge({
+    name: `${METRIC_PREFIX}stripe_events_received`,
+    help: 'Stripe events recorded but not yet handed on (outcome received); they stay there through outages until redelivered or reprocessed',
+    registers: [registry],
+    async collect() {
+      const r = await readReceived();
+      if (r) this.set(r.count);
+    },
+  });
+  new Gauge({
+    name: `${METRIC_PREFIX}stripe_events_received_oldest_age_seconds`,
+    help: 'Age of the oldest Stripe event still in outcome received (0 when none)',
+    registers: [registry],
+    async collect() {
+      const r = await readReceived();
+      if (r) this.set(r.oldestAgeSeconds);
     },
   });
 

@@ -54,6 +54,12 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
       // The gauge always has a ChangeFailing series (0 when none), so alerts on it do not go absent.
       return { ChangeFailing: 0, ...Object.fromEntries(rows.map((r) => [r.condition ?? 'unknown', r.n])) };
     },
+    receivedEvents: async () => {
+      const [row] = await withTimeout(1_000, 'received events', () =>
+        db.$queryRaw<{ n: number; age: number }[]>`SELECT count(*)::int AS n, coalesce(extract(epoch FROM now() - min(received_at)), 0)::float8 AS age FROM stripe_events WHERE outcome = 'received'`,
+      );
+      return row ? { count: row.n, oldestAgeSeconds: row.age } : undefined;
+    },
   });
   const deps: ApiDeps = {
     db,

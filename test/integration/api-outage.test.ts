@@ -167,6 +167,10 @@ describe('the API when PostgreSQL or Temporal is unreachable (real stack behind 
         const rows = await db.tenant.groupBy({ by: ['status'], _count: { _all: true } });
         for (const r of rows) expect(scraped).toMatch(new RegExp(`^tenant_provisioner_tenants\\{status="${r.status}"\\} [1-9]\\d*$`, 'm'));
         expect(rows.map((r) => r.status)).toContain('failed');
+        // Business gauges read at scrape time: present even when nothing is wrong, so alerts never go absent.
+        expect(scraped).toMatch(/^tenant_provisioner_tenant_conditions\{condition="ChangeFailing"\} \d+$/m);
+        expect(scraped).toMatch(/^tenant_provisioner_stripe_events_received \d+$/m);
+        expect(scraped).toMatch(/^tenant_provisioner_stripe_events_received_oldest_age_seconds [\d.e+-]+$/m);
       } finally {
         await db.tenant.delete({ where: { id: fixture.id } });
       }
