@@ -40,6 +40,8 @@ const schema = z.object({
   WORKER_MAX_WORKFLOW_TASKS: int(1, 500).default(40),
   /** Where the worker serves Temporal SDK metrics for Prometheus (e.g. 0.0.0.0:9464); unset: off. */
   WORKER_METRICS_BIND: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9464').optional(),
+  /** Workflow code bundled at build time (dist/workflow-bundle.js in the image); unset: bundle at start. */
+  WORKFLOW_BUNDLE: z.string().optional(),
   /** Where the worker serves /healthz, /readyz and its business metrics (e.g. 0.0.0.0:8081); unset: off. */
   WORKER_HEALTH_BIND: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:8081').optional(),
 });

@@ -48,7 +48,8 @@ export async function createWorker(
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TASK_QUEUE,
-    workflowsPath: require.resolve('./workflows'),
+    // A bundle built at image build time (WORKFLOW_BUNDLE), else the sources bundled now.
+    ...(config.WORKFLOW_BUNDLE ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE } } : { workflowsPath: require.resolve('./workflows') }),
     activities: createActivities(deps),
     // Bounds how many Kubernetes/Helm operations one worker runs at once, so a burst of signups
     // queues in Temporal instead of overwhelming the API server.
