@@ -8,7 +8,7 @@
  * until it succeeds or the desired state changes. Every path through the loop passes the
  * continue-as-new check at its top.
  */
-import { condition, continueAsNew, isCancellation, metricMeter, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, isCancellation, metricMeter, patched, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { SEARCH_ATTRIBUTES, type ProvisionTenantInput, type ProvisionTenantResult, type StepFailure, type TenantCondition } from '../contract';
 import { db, describeFailure, outlast, quick, slow } from './proxies';
 import type { TenantState } from './state';
@@ -130,6 +130,11 @@ export class Lifecycle {
     const { state } = this;
     state.setStep(change.step);
     try {
+      // A change that failed may have failed on drift (a namespace deleted by hand, a missing
+      // policy): its retry first puts the isolation objects back. Runs recorded before this
+      // replay without it.
+      const retrying = !!state.condition && state.conditionTarget === change.target && change.step !== 'reconcile';
+      if (retrying && patched('heal-before-retry')) await this.restoreIsolation();
       await change.apply();
       state.progress.lastError = undefined;
       if (state.condition) {
@@ -218,13 +223,20 @@ export class Lifecycle {
    */
   private async reconcile(): Promise<void> {
     const { tenantId, progress } = this.state;
+    await this.restoreIsolation();
+    const ref = { tenantId, namespace: progress.namespace!, plan: progress.plan };
+    await outlast('reconcile', () => slow.reconcileApp({ ...ref, suspended: progress.status === 'suspended' }));
+    this.nextReconcileAt = Date.now() + this.reconcileMs;
+  }
+
+  /** Namespace (with its labels), network policies, quota, limit range and credentials, as the plan wants them. */
+  private async restoreIsolation(): Promise<void> {
+    const { tenantId, progress } = this.state;
     const ref = { tenantId, namespace: progress.namespace!, plan: progress.plan };
     await outlast('reconcile', () => quick.ensureNamespace(ref));
     await outlast('reconcile', () => quick.applyNetworkPolicies(ref));
     await outlast('reconcile', () => quick.applyResourceLimits(ref));
     await outlast('reconcile', () => quick.ensureSecrets(ref));
-    await outlast('reconcile', () => slow.reconcileApp({ ...ref, suspended: progress.status === 'suspended' }));
-    this.nextReconcileAt = Date.now() + this.reconcileMs;
   }
 
   /**

@@ -153,6 +153,24 @@ const scenarios: Record<string, ScenarioSpec> = {
       await settled(h);
     },
   },
+  // Recorded after the 'heal-before-retry' patch: a retried change first restores isolation objects.
+  'v2-heal-before-retry': {
+    input: BACKOFF,
+    prepare: (acts) => {
+      acts.deployApp.mockImplementation((i) =>
+        i.suspended && acts.deployApp.mock.calls.filter(([c]) => c.suspended).length <= 2
+          ? Promise.reject(ApplicationFailure.nonRetryable('namespace not found', 'HelmRejected'))
+          : Promise.resolve({ revision: 2 }),
+      );
+    },
+    run: async (h) => {
+      await untilStatus(h, 'active');
+      await h.signal(suspendSignal, {});
+      await untilStatus(h, 'suspended');
+      await h.signal(deprovisionSignal, {});
+      await settled(h);
+    },
+  },
   'v2-continue-as-new-while-failing': {
     input: { ...BACKOFF, maxHistoryEvents: 60 },
     recordFirstRun: true,

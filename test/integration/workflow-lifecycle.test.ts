@@ -69,9 +69,9 @@ describe('ProvisionTenant lifecycle under failure (real Temporal server, mock ac
       expect(p.condition!.attempts).toBeGreaterThanOrEqual(attempts - 1); // the latest may still be running
       expect(p.condition!.attempts).toBeLessThanOrEqual(attempts);
       expect(Date.parse(p.condition!.nextAttemptAt)).toBeGreaterThan(Date.parse(p.condition!.since));
-      // Each failed attempt costs a handful of events (activity, condition mirror, timer).
+      // Each failed attempt costs a bounded number of events (healing, the change, the condition mirror, a timer).
       const desc = await handle.describe();
-      expect(desc.historyLength - historyBefore).toBeLessThan(20 * attempts);
+      expect(desc.historyLength - historyBefore).toBeLessThan(40 * attempts);
       expect(desc.status.name).toBe('RUNNING');
       const mirrored = acts.recordTenantCondition.mock.calls.filter(([c]) => c.condition !== null).length;
       expect(mirrored === attempts || mirrored === attempts - 1).toBe(true); // the latest may still be on its way
@@ -79,6 +79,8 @@ describe('ProvisionTenant lifecycle under failure (real Temporal server, mock ac
       const searchAttribute = async () => ((await handle.describe()).searchAttributes as Record<string, unknown[]>).TenantCondition?.[0];
       await eventually(async () => (await searchAttribute()) === 'ChangeFailing', 10_000, 'TenantCondition=ChangeFailing');
 
+      // Each retry first put the isolation objects back (the failure may have been drift).
+      expect(acts.ensureNamespace.mock.calls.length).toBeGreaterThanOrEqual(attempts);
       broken = false;
       await until(handle, 'suspended, the condition cleared', (q) => q.status === 'suspended' && !q.condition, 15_000);
       await eventually(() => Promise.resolve(acts.recordTenantCondition.mock.lastCall?.[0].condition === null), 10_000, 'the recovery mirrored');
