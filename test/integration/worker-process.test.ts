@@ -6,6 +6,7 @@
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { deprovisionSignal, tenantWorkflowId } from '../../src/contract';
@@ -35,6 +36,8 @@ describe('the worker process', () => {
     child = spawn(process.execPath, [path.join(DIST, 'worker.js')], {
       env: {
         PATH: process.env.PATH,
+        // helm keeps its cache and config under HOME, as the chart's HOME=/tmp does.
+        HOME: os.tmpdir(),
         DATABASE_URL: dbUrl.toString(),
         TEMPORAL_ADDRESS: env('TEMPORAL_ADDRESS'),
         KUBECONFIG: env('KUBECONFIG'),
