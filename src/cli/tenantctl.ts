@@ -9,7 +9,7 @@
  *   tenantctl provision --user <uuid> --plan starter
  *   tenantctl deprovision <tenant> [--grace 3600]     tenantctl cancel-deprovision <tenant>
  *   tenantctl suspend|resume|retry|cleanup <tenant>   tenantctl change-plan <tenant> <plan>
- *   tenantctl events list [--outcome received]        tenantctl events reprocess <evt_id>
+ *   tenantctl events list [--outcome received]        tenantctl events show|reprocess <evt_id>
  *
  * Environment: TENANTCTL_API_URL (default http://127.0.0.1:8080), TENANTCTL_ADMIN_URL (default
  * http://127.0.0.1:9090), TENANTCTL_TOKEN or SERVICE_TOKEN (the service token; or --token-file).
@@ -356,17 +356,35 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
     .command('list')
     .description('recorded Stripe events, newest first')
     .option('--outcome <outcome>', 'only events with this outcome (e.g. received: never went through)')
+    .option('--type <type>', 'only events of this Stripe type (e.g. invoice.paid)')
+    .addOption(new Option('--tenant <uuid>', 'only events for this tenant').argParser(tenantArg))
     .addOption(new Option('--limit <n>', 'page size').argParser(positiveInt('--limit')).default(50))
     .option('--cursor <cursor>', 'continue after a previous page')
-    .action(async (o: { outcome?: string; limit: number; cursor?: string }) => {
+    .action(async (o: { outcome?: string; type?: string; tenant?: string; limit: number; cursor?: string }) => {
       const q = new URLSearchParams({ limit: String(o.limit) });
       if (o.outcome) q.set('outcome', o.outcome);
+      if (o.type) q.set('type', o.type);
+      if (o.tenant) q.set('tenantId', o.tenant);
       if (o.cursor) q.set('cursor', o.cursor);
       const page = await http().call<{ events: Record<string, unknown>[]; nextCursor?: string | null }>('api', 'GET', `/api/events?${q.toString()}`);
       const cols = ['id', 'type', 'outcome', 'attempts', 'tenantId', 'receivedAt'];
       print(page, () => [
         ...(page.events.length === 0 ? ['no events match'] : table([cols.map((c) => c.toUpperCase()), ...page.events.map((e) => cols.map((c) => cell(e[c])))])),
         ...(page.nextCursor ? [`more: tenantctl events list --cursor ${page.nextCursor}`] : []),
+      ]);
+    });
+  events
+    .command('show')
+    .description('one recorded event, with what it queued for Temporal (its outbox rows)')
+    .argument('<eventId>', 'Stripe event id (evt_...)')
+    .action(async (eventId: string) => {
+      if (!/^evt_[A-Za-z0-9_]+$/.test(eventId)) throw new CliError('a Stripe event id looks like evt_...', EXIT.usage);
+      const e = await http().call<Record<string, unknown> & { outbox?: Record<string, unknown>[] }>('api', 'GET', `/api/events/${encodeURIComponent(eventId)}`);
+      print(e, () => [
+        ...['id', 'type', 'outcome', 'tenantId', 'detail', 'attempts', 'stripeCreatedAt', 'receivedAt', 'processedAt'].map((k) => `${k.padEnd(16)} ${cell(e[k])}`),
+        '',
+        'outbox:',
+        ...((e.outbox ?? []).length ? (e.outbox ?? []).map((o) => `  ${cell(o.id)}  ${o.deliveredAt ? `delivered ${cell(o.deliveredAt)}` : o.failedAt ? `failed ${cell(o.failedAt)}: ${cell(o.lastError)}` : `pending (${cell(o.attempts)} attempts)`}`) : ['  (none)']),
       ]);
     });
   events
