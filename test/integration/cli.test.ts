@@ -6,13 +6,12 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { createActivities } from '../../src/activities';
 import { EXIT } from '../../src/cli/tenantctl';
 import { JWT, WEBHOOK_SECRET, deprovisionLeftovers, workflowsPath } from './api-harness';
+import { buildDist } from './build-dist';
 import { ROOT, env, eventually, realDeps, testDb, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 
-const execFileP = promisify(execFile);
 const DIST = path.join(ROOT, 'dist');
 const SERVICE_TOKEN = randomBytes(32).toString('base64url');
 
@@ -72,7 +71,7 @@ describe('tenantctl against the real stack', () => {
 
   beforeAll(async () => {
     // The CLI and the API run as built JavaScript, the way operators and the image run them.
-    await execFileP('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
+    await buildDist();
     api = await spawnApi(taskQueue);
   }, 180_000);
 

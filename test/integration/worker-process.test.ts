@@ -11,6 +11,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { deprovisionSignal, tenantWorkflowId } from '../../src/contract';
 import type { provisionTenant } from '../../src/workflows';
+import { buildDist } from './build-dist';
 import { ROOT, env, eventually, newTenantId, uniqueTaskQueue, useTemporalClient } from './helpers';
 
 const execFileP = promisify(execFile);
@@ -24,7 +25,7 @@ describe('the worker process', () => {
   });
 
   it('provisions with a prebuilt bundle, logs structured JSON with ids, serves health and metrics, and stops on SIGTERM', async () => {
-    await execFileP('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
+    await buildDist();
     await execFileP(process.execPath, [path.join(DIST, 'workflow-bundle.js'), path.join(DIST, 'workflow-bundle.js')], { cwd: ROOT });
 
     const taskQueue = uniqueTaskQueue('worker-proc');
