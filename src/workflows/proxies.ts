@@ -42,19 +42,24 @@ export const slow = proxyActivities<Activities>({
  */
 export const db = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute', nonRetryableErrorTypes: [...NON_RETRYABLE, 'DatabaseRejected'] },
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [...NON_RETRYABLE, 'DatabaseRejected'] },
 });
 
-/** Failure types that mean "a dependency is down", not "this change cannot work". */
-const OUTAGE_TYPES = new Set(['DatabaseUnavailable']);
+/**
+ * Failure types that mean "wait, this will pass", not "this change cannot work": the database is
+ * down, or a Helm release is locked by a helm that may still be running (it is recovered once
+ * the lock is older than Helm's worst case).
+ */
+const OUTAGE_TYPES = new Set(['DatabaseUnavailable', 'HelmLocked']);
 
 /**
  * Runs an activity that writes the step log besides its real work: when its bounded retries run
- * out because PostgreSQL is down, the outage is waited out (capped backoff, a timer in history)
- * and the activity runs again, instead of failing the step.
+ * out because PostgreSQL is down (or a Helm lock has not gone stale yet), that is waited out
+ * (backoff capped at 30 s, a timer in history) and the activity runs again, instead of failing
+ * the step.
  */
 export async function outlast<T>(what: string, call: () => Promise<T>): Promise<T> {
-  for (let waitMs = 5_000; ; waitMs = Math.min(waitMs * 2, 60_000)) {
+  for (let waitMs = 5_000; ; waitMs = Math.min(waitMs * 2, 30_000)) {
     try {
       return await call();
     } catch (err) {
