@@ -15,11 +15,16 @@ import { changePlanSignal, deprovisionSignal, statusQuery, suspendSignal, tenant
 import { createHelm } from '../../src/helm/helm';
 import { TENANT_RELEASE_NAME } from '../../src/naming';
 import type { provisionTenant } from '../../src/workflows';
+import { recordFaultRow } from './fault-report';
 import { ROOT, activityEnvFor, env, eventually, newTenantId, realDeps, temporalClient, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 
 const run = promisify(execFile);
 const workflowsPath = require.resolve('../../src/workflows');
 const BACKOFF = { initialSeconds: 2, maxSeconds: 8 };
+
+/** One tenant, one scenario: it completed, nothing was duplicated or left over. */
+const oneTenantRow = (fault: string, began: number, note?: string) =>
+  recordFaultRow({ fault, tenants: 1, completed: 1, lost: 0, duplicated: 0, leftOver: 0, seconds: Math.round((Date.now() - began) / 1000), ...(note ? { note } : {}) });
 
 describe('a tenant’s life under faults (real stack)', () => {
   const kube = testKube();
@@ -45,6 +50,8 @@ describe('a tenant’s life under faults (real stack)', () => {
     eventually(async () => !(await kube.read({ apiVersion: 'v1', kind: 'Namespace', name: namespace })), 120_000, `namespace ${namespace} gone`);
 
   it('a suspend whose namespace was deleted by hand backs off, shows the condition in PostgreSQL, and heals', async () => {
+    const began = Date.now();
+    let stepLogRows = 0;
     const taskQueue = uniqueTaskQueue('fault-suspend');
     const tenantId = newTenantId();
     const namespace = `tenant-${tenantId}`;
@@ -63,6 +70,7 @@ describe('a tenant’s life under faults (real stack)', () => {
       expect(row!.lastError).toMatch(/^suspend failed \(attempt \d+, next at .+\): /);
       // Backoff bounds the step log: a hot loop wrote 87 rows in under a minute.
       const rows = await db.tenantStep.count({ where: { tenantId } });
+      stepLogRows = rows;
       expect(rows).toBeLessThan(60);
       // The retry puts the namespace back first (it is the tenant's), then suspends.
       const healed = await until(h, 'suspended', (p) => p.status === 'suspended' && !p.condition, 180_000);
@@ -76,9 +84,11 @@ describe('a tenant’s life under faults (real stack)', () => {
       expect(await h.result()).toMatchObject({ status: 'deprovisioned' });
     });
     await nsGone(namespace);
+    oneTenantRow('a suspend that cannot succeed (namespace deleted by hand)', began, `backs off (${stepLogRows} step-log rows while failing), shows the condition, heals and suspends`);
   });
 
   it('a failed re-run leaves a live tenant live, with its original credentials', async () => {
+    const began = Date.now();
     const taskQueue = uniqueTaskQueue('fault-rerun');
     const tenantId = newTenantId();
     const namespace = `tenant-${tenantId}`;
@@ -124,9 +134,11 @@ describe('a tenant’s life under faults (real stack)', () => {
     });
     await nsGone(namespace);
     expect((await db.tenant.findUnique({ where: { id: tenantId } }))?.status).toBe('deprovisioned');
+    oneTenantRow('a failed re-run of a live tenant (broken chart), then a cleanup run for its closed workflow', began, 'stayed live with its original credentials; the cleanup run removed everything');
   });
 
   it('a pro → starter downgrade succeeds, shrinking the app before the quota', async () => {
+    const began = Date.now();
     const taskQueue = uniqueTaskQueue('fault-downgrade');
     const tenantId = newTenantId();
     const namespace = `tenant-${tenantId}`;
@@ -143,9 +155,11 @@ describe('a tenant’s life under faults (real stack)', () => {
       await h.result();
     });
     await nsGone(namespace);
+    oneTenantRow('a pro → starter downgrade', began);
   });
 
   it('reconciliation reinstalls a release that was uninstalled by hand', async () => {
+    const began = Date.now();
     const taskQueue = uniqueTaskQueue('fault-reconcile-app');
     const tenantId = newTenantId();
     const namespace = `tenant-${tenantId}`;
@@ -159,9 +173,11 @@ describe('a tenant’s life under faults (real stack)', () => {
       await h.result();
     });
     await nsGone(namespace);
+    oneTenantRow('the tenant release uninstalled by hand', began, 'reconciliation reinstalled it');
   });
 
   it('helm killed with SIGKILL in the middle of an upgrade leaves a locked release that the next attempt recovers', async () => {
+    const began = Date.now();
     const tenantId = newTenantId();
     const namespace = `tenant-${tenantId}`;
     const deps = { ...realDeps(db), settings: { ...realDeps(db).settings, helmLockStaleSeconds: 1 } };
@@ -197,5 +213,6 @@ describe('a tenant’s life under faults (real stack)', () => {
       await kube.delete({ apiVersion: 'v1', kind: 'Namespace', name: namespace });
     }
     await nsGone(namespace);
+    oneTenantRow('helm killed (SIGKILL) during an upgrade', began, 'the pending-upgrade lock was rolled back and the upgrade redone');
   });
 });

@@ -6,12 +6,14 @@
  * counting what was completed, lost, duplicated or left over (docs/reliability.md).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { V1Namespace } from '@kubernetes/client-node';
-import type { WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { temporal as proto } from '@temporalio/proto';
 import { createActivities } from '../../src/activities';
 import { deprovisionSignal, suspendSignal, tenantWorkflowId, type TenantStatus } from '../../src/contract';
@@ -19,7 +21,7 @@ import { createDb, type Db } from '../../src/db/client';
 import { LABEL_TENANT_ID } from '../../src/k8s/labels';
 import type { provisionTenant } from '../../src/workflows';
 import { recordFaultRow } from './fault-report';
-import { ROOT, env, eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
+import { ROOT, env, eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker, workflowBundle } from './helpers';
 import { ToxiProxy } from './toxiproxy';
 
 const execFileP = promisify(execFile);
@@ -30,6 +32,29 @@ const PG_OUTAGE_SECONDS = Number(process.env.FAULT_PG_OUTAGE_SECONDS ?? 60);
 const STARTED = proto.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED;
 
 type Handle = WorkflowHandle<typeof provisionTenant>;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as net.AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** True when dist/ (worker and prebuilt workflow bundle) is newer than every source file. */
+function distIsFresh(): boolean {
+  const newest = (dirPath: string): number =>
+    Math.max(0, ...readdirSync(dirPath, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(dirPath, e.name)) : statSync(path.join(dirPath, e.name)).mtimeMs)));
+  try {
+    const built = Math.min(statSync(path.join(DIST, 'worker.js')).mtimeMs, statSync(path.join(DIST, 'workflow-bundle.js')).mtimeMs);
+    return built > newest(path.join(ROOT, 'src'));
+  } catch {
+    return false;
+  }
+}
 
 describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
   const temporal = useTemporalClient();
@@ -72,11 +97,11 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
     eventually(async () => (await Promise.all(ids.map(statusOf))).every((s) => s === status), ms, `${ids.length} tenants ${status}`).catch(() => undefined);
 
   /** Tenants with more than one workflow execution or more than one namespace labelled as theirs. */
-  async function duplicated(ids: string[]): Promise<number> {
+  async function duplicated(ids: string[], client: Client = temporal.client): Promise<number> {
     let n = 0;
     for (const id of ids) {
       let runs = 0;
-      for await (const _ of temporal.client.workflow.list({ query: `WorkflowId = '${tenantWorkflowId(id)}'` })) runs++;
+      for await (const _ of client.workflow.list({ query: `WorkflowId = '${tenantWorkflowId(id)}'` })) runs++;
       const namespaces = await kube.list<V1Namespace>('v1', 'Namespace', undefined, `${LABEL_TENANT_ID}=${id}`);
       if (runs > 1 || namespaces.length > 1) n++;
     }
@@ -102,8 +127,10 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
 
   it('kill -9 of a real worker process during each of the 8 provisioning steps', async () => {
     const began = Date.now();
-    await execFileP('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
-    await execFileP(process.execPath, [path.join(DIST, 'workflow-bundle.js'), path.join(DIST, 'workflow-bundle.js')], { cwd: ROOT });
+    if (!distIsFresh()) {
+      await execFileP('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
+      await execFileP(process.execPath, [path.join(DIST, 'workflow-bundle.js'), path.join(DIST, 'workflow-bundle.js')], { cwd: ROOT });
+    }
     // Latency makes every step last long enough to be caught in flight.
     const pg = await proxy('kill9-pg', new URL(env('DATABASE_URL')).host);
     await pg.addToxic('slow', { type: 'latency', attributes: { latency: 120 } });
@@ -217,6 +244,67 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
       expect(dup).toBe(0);
       expect(leftOver).toBe(0);
     });
+  }, 900_000);
+
+  it('the Temporal server killed (SIGKILL) and restarted on its database during a burst of 20', async () => {
+    const began = Date.now();
+    const [port, uiPort] = [await freePort(), await freePort()];
+    const address = `127.0.0.1:${port}`;
+    const dbFile = path.join(dir, 'temporal-restart.db');
+    const searchAttributes = ['TenantId', 'TenantStatus', 'TenantPlan', 'CustomerId', 'TenantCondition'].flatMap((a) => ['--search-attribute', `${a}=Keyword`]);
+    const startServer = async (): Promise<ChildProcess> => {
+      const server = spawn('temporal', ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--headless', '--db-filename', dbFile, '--log-level', 'error', ...searchAttributes], { stdio: 'ignore' });
+      await eventually(async () => {
+        const { stdout } = await execFileP('temporal', ['operator', 'cluster', 'health', '--address', address, '--command-timeout', '2s']).catch(() => ({ stdout: '' }));
+        return stdout.includes('SERVING');
+      }, 60_000, 'the private Temporal server');
+      return server;
+    };
+    let server = await startServer();
+    const workerConnection = await NativeConnection.connect({ address });
+    const clientConnection = await Connection.connect({ address });
+    const client = new Client({ connection: clientConnection });
+    const taskQueue = uniqueTaskQueue('temporal-restart');
+    const worker = await Worker.create({ connection: workerConnection, taskQueue, workflowBundle: await workflowBundle(workflowsPath), activities: createActivities(realDeps(db)) });
+    const running = worker.run();
+    const ids = Array.from({ length: 20 }, () => newTenantId());
+    try {
+      const handles = await Promise.all(
+        ids.map((tenantId) =>
+          client.workflow.start<typeof provisionTenant>('provisionTenant', { taskQueue, workflowId: tenantWorkflowId(tenantId), args: [{ tenantId, plan: 'starter' }] }),
+        ),
+      );
+      await new Promise((r) => setTimeout(r, 3_000));
+      const exited = new Promise((r) => server.once('exit', r));
+      server.kill('SIGKILL');
+      await exited;
+      await new Promise((r) => setTimeout(r, 3_000));
+      server = await startServer();
+      await waitAll(ids, 'active', 300_000);
+      const statuses = await Promise.all(ids.map(statusOf));
+      const completed = statuses.filter((st) => st === 'active').length;
+      const dup = await duplicated(ids, client);
+      const leftOver = await teardown(handles, ids);
+      recordFaultRow({
+        fault: 'Temporal server killed (SIGKILL) and restarted during a burst of 20',
+        tenants: ids.length,
+        completed,
+        lost: ids.length - completed,
+        duplicated: dup,
+        leftOver,
+        seconds: Math.round((Date.now() - began) / 1000),
+        note: 'a private dev server on its own SQLite file, down about 5 s',
+      });
+      expect(statuses).toEqual(ids.map(() => 'active'));
+      expect(dup).toBe(0);
+      expect(leftOver).toBe(0);
+    } finally {
+      worker.shutdown();
+      await running.catch(() => undefined);
+      await workerConnection.close();
+      await clientConnection.close();
+      server.kill('SIGTERM');
+    }
   }, 900_000);
 
   it(`PostgreSQL down for ${PG_OUTAGE_SECONDS} s during provisioning, a lifecycle change and a compensation`, async () => {
