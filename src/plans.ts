@@ -34,7 +34,26 @@ export interface Plan {
     limitsCpu: string;
     limitsMemory: string;
   };
+  /**
+   * Which Stripe Prices select this plan. Without it, a Price whose `lookup_key` is the plan id
+   * selects it; `metadata.plan` on the Price or its Product always may.
+   */
+  stripe?: {
+    lookupKeys?: string[];
+    priceIds?: string[];
+  };
 }
+
+/** The parts of a Stripe Price that can name a plan. */
+export interface StripePriceRef {
+  id?: string | null;
+  lookup_key?: string | null;
+  metadata?: Record<string, string> | null;
+  /** The Product, when expanded (an id string otherwise). */
+  product?: string | { metadata?: Record<string, string> | null } | null;
+}
+
+export type PriceResolution = { plan: string } | { unknown: string } | { none: true };
 
 /** Maximum plan id length: ids end up in label values and resource names next to other text. */
 export const PLAN_ID_MAX_LENGTH = 30;
@@ -298,6 +317,12 @@ const planSchema: z.ZodType<Plan> = z.strictObject({
     limitsCpu: quantity,
     limitsMemory: quantity,
   }),
+  stripe: z
+    .strictObject({
+      lookupKeys: z.array(z.string().min(1).max(200)).max(50).optional(),
+      priceIds: z.array(z.string().regex(/^price_[A-Za-z0-9_]{1,200}$/, 'must be a Stripe price id (price_...)')).max(50).optional(),
+    })
+    .optional(),
 });
 
 /** How a plan is named in messages: by id when it has one, otherwise by position. */
@@ -400,8 +425,25 @@ export function validatePlanCatalogue(input: unknown): Plan[] {
     }
   });
 
+  problems.push(...stripeSelectorProblems(plans));
   if (problems.length > 0) throw new PlanCatalogueError(problems);
   return plans;
+}
+
+/** A lookup key or price id may select one plan only, or a Price's plan would depend on catalogue order. */
+function stripeSelectorProblems(plans: readonly Plan[]): string[] {
+  const problems: string[] = [];
+  for (const kind of ['lookupKeys', 'priceIds'] as const) {
+    const owner = new Map<string, string>();
+    for (const plan of plans) {
+      for (const key of plan.stripe?.[kind] ?? []) {
+        const first = owner.get(key);
+        if (first !== undefined && first !== plan.id) problems.push(`stripe.${kind}: ${JSON.stringify(key)} selects both plan ${first} and plan ${plan.id}`);
+        else owner.set(key, plan.id);
+      }
+    }
+  }
+  return problems;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -437,6 +479,40 @@ export class PlanCatalogue {
   /** Plan ids in catalogue order. */
   ids(): string[] {
     return [...this.byId.keys()];
+  }
+
+  /**
+   * The plan a Stripe Price selects: its `lookup_key` (listed in a plan's `stripe.lookupKeys`, or
+   * equal to a plan id when no plan lists lookup keys), else its id (`stripe.priceIds`), else
+   * `metadata.plan` on the Price, else on its expanded Product. `unknown` names what the Price
+   * offered when none of it is in the catalogue; `none` when it offered nothing.
+   */
+  planForPrice(price: StripePriceRef): PriceResolution {
+    const plans = [...this.byId.values()];
+    const offered: string[] = [];
+    const lookupKey = price.lookup_key ?? undefined;
+    if (lookupKey) {
+      offered.push(`lookup_key ${JSON.stringify(lookupKey)}`);
+      const listed = plans.find((p) => p.stripe?.lookupKeys?.includes(lookupKey));
+      if (listed) return { plan: listed.id };
+      const anyListed = plans.some((p) => p.stripe?.lookupKeys !== undefined);
+      if (!anyListed && this.byId.has(lookupKey)) return { plan: lookupKey };
+    }
+    if (price.id) {
+      const byId = plans.find((p) => p.stripe?.priceIds?.includes(price.id!));
+      if (byId) return { plan: byId.id };
+    }
+    const product = typeof price.product === 'object' && price.product !== null ? price.product : undefined;
+    for (const [where, named] of [
+      ['price metadata.plan', price.metadata?.plan],
+      ['product metadata.plan', product?.metadata?.plan],
+    ] as const) {
+      if (!named) continue;
+      if (this.byId.has(named)) return { plan: named };
+      offered.push(`${where} ${JSON.stringify(named)}`);
+    }
+    if (offered.length === 0 && !price.id) return { none: true };
+    return { unknown: `${price.id ? `price ${price.id}` : 'a price'}${offered.length ? ` (${offered.join(', ')})` : ''} selects no plan of the catalogue (${this.ids().join(', ')})` };
   }
 }
 

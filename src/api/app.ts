@@ -13,9 +13,11 @@ import type { PlanCatalogue } from '../plans';
 import { adminRouter } from './admin';
 import { createAuth, type AuthOptions } from './auth';
 import { healthRouter } from './health';
+import { eventsRouter } from './events';
 import type { Metrics } from './metrics';
 import { openApiDocument } from './openapi';
 import { HttpProblem, errorHandler, notFoundHandler } from './problem';
+import type { StripeReader } from './stripe-api';
 import type { TenantWorkflows } from './temporal';
 import { tenantsRouter } from './tenants';
 import { webhookRouter, type WebhookOptions } from './webhook';
@@ -28,6 +30,9 @@ export interface ApiDeps {
   metrics: Metrics;
   auth: AuthOptions;
   webhook: WebhookOptions;
+  stripe: StripeReader;
+  /** Called after a webhook decision queued dispatches (the outbox dispatcher's nudge). */
+  onQueued?: () => void;
   statusQueryTimeoutMs: number;
   readyTimeoutMs: number;
   /** True once shutdown has begun: /readyz answers 503 so that load balancers stop sending. */
@@ -99,13 +104,16 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/webhooks', limiter(deps.rateLimit?.webhookPerMinute ?? 0, 'webhook'));
   app.use('/api', limiter(deps.rateLimit?.apiPerMinute ?? 0, 'API'));
   // The webhook reads its own raw body (the signature covers the exact bytes): no JSON parser before it.
-  app.use(webhookRouter({ db: deps.db, workflows: deps.workflows, plans: deps.plans, logger: deps.logger, metrics: deps.metrics, options: deps.webhook }));
+  const webhook = { db: deps.db, stripe: deps.stripe, plans: deps.plans, logger: deps.logger, metrics: deps.metrics, options: deps.webhook, ...(deps.onQueued ? { onQueued: deps.onQueued } : {}) };
+  app.use(webhookRouter(webhook));
+  const auth = createAuth(deps.auth);
+  app.use(eventsRouter({ db: deps.db, auth, stripe: deps.stripe, webhook }));
   app.use(
     tenantsRouter({
       db: deps.db,
       workflows: deps.workflows,
       plans: deps.plans,
-      auth: createAuth(deps.auth),
+      auth,
       statusQueryTimeoutMs: deps.statusQueryTimeoutMs,
     }),
   );

@@ -22,8 +22,32 @@ const schema = z.object({
   /** Deadline of each readiness check. */
   READY_TIMEOUT_MS: int(100, 30_000).default(2_000),
   STRIPE_WEBHOOK_SECRET: z.string({ error: 'is required' }).startsWith('whsec_', 'must be a Stripe webhook signing secret (whsec_...)'),
-  /** Not needed to verify webhooks; accepted so one environment serves future Stripe API calls. */
-  STRIPE_API_KEY: z.string().regex(/^(sk|rk)_/, 'must be a Stripe secret or restricted key (sk_... or rk_...)').optional(),
+  /**
+   * Reads subscriptions, invoice payments and events (a restricted key with read access suffices).
+   * Without it, one-off payments and subscription events that carry the subscription still work;
+   * events that name only a subscription (invoice.paid, checkout) answer 500 until it is set.
+   */
+  STRIPE_API_KEY: z.string().regex(/^(sk|rk)_(test|live)_/, 'must be a Stripe secret or restricted key (sk_test_..., rk_live_...)').optional(),
+  /** Base URL of the Stripe API: Stripe's own by default; stripe-mock's in the local stack. */
+  STRIPE_API_BASE: z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).optional(),
+  /** Deadline of each Stripe API call; the library retries a failed read this many times more. */
+  STRIPE_TIMEOUT_MS: int(100, 60_000).default(5_000),
+  STRIPE_MAX_RETRIES: int(0, 5).default(1),
+  /**
+   * Which events this deployment accepts: `test` or `live` (Stripe's `livemode`). Default: the
+   * mode of STRIPE_API_KEY, else test. An event of the other mode is ignored with the reason.
+   */
+  STRIPE_MODE: z.enum(['test', 'live']).optional(),
+  /** Subscription statuses that suspend a tenant (comma-separated). past_due is not among them by default: Stripe is still retrying. */
+  SUSPEND_ON_STATUSES: z
+    .string()
+    .regex(/^[a-z_]+(,[a-z_]+)*$/, 'must be a comma-separated list of Stripe subscription statuses, e.g. unpaid,paused')
+    .refine((v) => !v.split(',').some((s) => ['active', 'trialing', 'canceled', 'incomplete_expired'].includes(s)), 'may not contain active, trialing, canceled or incomplete_expired')
+    .default('unpaid,paused')
+    .transform((v) => new Set(v.split(','))),
+  /** The outbox dispatcher: poll interval when idle, and the cap of its retry backoff. */
+  OUTBOX_POLL_MS: int(10, 60_000).default(1_000),
+  OUTBOX_MAX_BACKOFF_MS: int(100, 3_600_000).default(60_000),
   /** Stripe's default is 300 s; a replayed request older than this is refused. */
   STRIPE_WEBHOOK_TOLERANCE_SECONDS: int(1, 3600).default(300),
   WEBHOOK_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'must be a size like 256kb').default('256kb'),
@@ -60,4 +84,10 @@ export type ApiConfig = z.infer<typeof schema>;
 
 export function loadApiConfig(env: NodeJS.ProcessEnv = process.env): ApiConfig {
   return parseEnv(schema, env, 'API configuration');
+}
+
+/** Live mode when STRIPE_MODE says so, else when the API key is a live one. */
+export function stripeLivemode(config: Pick<ApiConfig, 'STRIPE_MODE' | 'STRIPE_API_KEY'>): boolean {
+  if (config.STRIPE_MODE) return config.STRIPE_MODE === 'live';
+  return /^(sk|rk)_live_/.test(config.STRIPE_API_KEY ?? '');
 }

@@ -10,13 +10,25 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 /** The prefix of every metric the API and the worker export (the SDK's own keep `temporal_`). */
 export const METRIC_PREFIX = 'tenant_provisioner_';
 
-export type WebhookOutcome = 'dispatched' | 'recorded' | 'ignored' | 'duplicate' | 'rejected' | 'unavailable' | 'error';
+export type WebhookOutcome = 'queued' | 'recorded' | 'ignored' | 'duplicate' | 'rejected' | 'unavailable' | 'error';
 
 export interface Metrics {
   registry: Registry;
   httpDuration: Histogram<'method' | 'route' | 'status_code'>;
   webhookEvents: Counter<'type' | 'outcome'>;
+  /** Outbox rows delivered to Temporal, by dispatch. */
+  outboxDelivered: Counter<'signal'>;
+  /** Outbox rows given up after errors a retry cannot fix. */
+  outboxFailed: Counter<'signal'>;
+  /** Seconds from a decision's commit to Temporal accepting it. */
+  outboxLag: Histogram;
   middleware: RequestHandler;
+}
+
+/** The outbox backlog, read at scrape time. */
+export interface OutboxBacklog {
+  pending: number;
+  oldestAgeSeconds: number;
 }
 
 export interface MetricsOptions {
@@ -26,6 +38,8 @@ export interface MetricsOptions {
   conditionCounts?: () => Promise<Record<string, number> | undefined>;
   /** Stripe events still `received` (never handed on) and the age of the oldest, read when Prometheus scrapes. */
   receivedEvents?: () => Promise<{ count: number; oldestAgeSeconds: number } | undefined>;
+  /** Undelivered outbox rows and the age of the oldest, read at scrape time. */
+  outboxBacklog?: () => Promise<OutboxBacklog | undefined>;
   defaultMetrics?: boolean;
 }
 
@@ -95,6 +109,45 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     },
   });
 
+  const outboxDelivered = new Counter({
+    name: `${METRIC_PREFIX}outbox_delivered_total`,
+    help: 'Outbox rows delivered to Temporal, by dispatch (start or signal name)',
+    labelNames: ['signal'] as const,
+    registers: [registry],
+  });
+  const outboxFailed = new Counter({
+    name: `${METRIC_PREFIX}outbox_failed_total`,
+    help: 'Outbox rows given up after an error that retrying cannot fix (see outbox.last_error)',
+    labelNames: ['signal'] as const,
+    registers: [registry],
+  });
+  const outboxLag = new Histogram({
+    name: `${METRIC_PREFIX}outbox_lag_seconds`,
+    help: 'Time from a webhook decision being committed to Temporal accepting its dispatch',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 1800],
+    registers: [registry],
+  });
+  const outboxBacklog = options.outboxBacklog;
+  const readBacklog = async () => (outboxBacklog ? await outboxBacklog().catch(() => undefined) : undefined);
+  new Gauge({
+    name: `${METRIC_PREFIX}outbox_pending`,
+    help: 'Outbox rows not yet delivered to Temporal (a growing number means Temporal is not accepting them)',
+    registers: [registry],
+    async collect() {
+      const backlog = await readBacklog();
+      if (backlog) this.set(backlog.pending);
+    },
+  });
+  new Gauge({
+    name: `${METRIC_PREFIX}outbox_oldest_age_seconds`,
+    help: 'Age of the oldest undelivered outbox row',
+    registers: [registry],
+    async collect() {
+      const backlog = await readBacklog();
+      if (backlog) this.set(backlog.oldestAgeSeconds);
+    },
+  });
+
   const middleware: RequestHandler = (req, res, next) => {
     const end = httpDuration.startTimer({ method: req.method });
     res.on('finish', () => {
@@ -105,5 +158,5 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     next();
   };
 
-  return { registry, httpDuration, webhookEvents, middleware };
+  return { registry, httpDuration, webhookEvents, outboxDelivered, outboxFailed, outboxLag, middleware };
 }

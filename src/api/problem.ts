@@ -38,6 +38,8 @@ export const PROBLEMS = {
   'unknown-user': { status: 422, title: 'No such user' },
   'rate-limited': { status: 429, title: 'Too many requests; slow down' },
   'internal-error': { status: 500, title: 'Internal error' },
+  'event-not-processed': { status: 500, title: 'The event was recorded but could not be processed' },
+  'event-not-found': { status: 404, title: 'No such Stripe event' },
   'dependency-unavailable': { status: 503, title: 'A dependency is unavailable; retry later' },
   'not-ready': { status: 503, title: 'The service is not ready' },
 } as const satisfies Record<string, { status: number; title: string }>;
@@ -74,18 +76,20 @@ export class HttpProblem extends Error {
   }
 }
 
-/** A dependency (PostgreSQL, Temporal) failed or timed out: the caller should retry. */
+/** A dependency (PostgreSQL, Temporal, the Stripe API) failed or timed out: the caller should retry. */
 export class DependencyError extends Error {
   override readonly name = 'DependencyError';
 
   constructor(
-    readonly dependency: 'postgres' | 'temporal',
+    readonly dependency: 'postgres' | 'temporal' | 'stripe',
     message: string,
     options?: { cause?: unknown },
   ) {
     super(message, options);
   }
 }
+
+const DEPENDENCY_NAMES = { postgres: 'PostgreSQL', temporal: 'Temporal', stripe: 'the Stripe API' } as const;
 
 export function sendProblem(res: Response, problem: HttpProblem): void {
   const body: ProblemBody = {
@@ -147,7 +151,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       const dependency = err instanceof DependencyError ? err.dependency : isDatabaseError(err) ? 'postgres' : undefined;
       if (dependency) {
         logger.warn({ err, requestId: res.locals.requestId, dependency }, 'dependency unavailable');
-        problem = new HttpProblem('dependency-unavailable', `${dependency === 'postgres' ? 'PostgreSQL' : 'Temporal'} is unavailable; retry later`, { dependency }, { 'Retry-After': '5' });
+        problem = new HttpProblem('dependency-unavailable', `${DEPENDENCY_NAMES[dependency]} is unavailable; retry later`, { dependency }, { 'Retry-After': '5' });
       } else {
         logger.error({ err, requestId: res.locals.requestId, method: req.method, path: req.path }, 'unhandled error');
         problem = new HttpProblem('internal-error', 'an unexpected error occurred; it has been logged');

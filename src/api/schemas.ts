@@ -126,3 +126,53 @@ export type TenantView = z.infer<typeof tenantView>;
 export type TenantDetail = z.infer<typeof tenantDetail>;
 
 export const TOTAL_STEPS = PROVISION_STEPS.length;
+
+// --- Stripe events (src/api/events.ts) --------------------------------------------------------
+
+export const EVENT_OUTCOMES = ['received', 'queued', 'recorded', 'ignored'] as const;
+export const eventIdParams = z.strictObject({ eventId: z.string().meta({ description: 'Stripe event id (evt_...).' }) });
+export const eventListQuery = z.strictObject({
+  outcome: z.enum(EVENT_OUTCOMES).optional().meta({ description: '`received`: every delivery met an outage or an error; it can be reprocessed.' }),
+  type: z.string().regex(/^[a-z0-9_.]{1,100}$/, 'must be a Stripe event type').optional(),
+  tenantId: z.string().refine(isUuid, 'must be a UUID').optional(),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  cursor: z.string().max(500).optional(),
+});
+export const eventView = z
+  .object({
+    id: z.string(),
+    type: z.string(),
+    outcome: z.enum(EVENT_OUTCOMES),
+    tenantId: z.string().nullable(),
+    detail: z.string().nullable(),
+    attempts: z.number().int(),
+    stripeCreatedAt: z.string(),
+    receivedAt: z.string(),
+    processedAt: z.string().nullable(),
+  })
+  .meta({ id: 'StripeEvent' });
+export const eventList = z.object({ events: z.array(eventView), nextCursor: z.string().nullable() }).meta({ id: 'StripeEventList' });
+export const outboxView = z
+  .object({
+    id: z.string(),
+    payload: z.record(z.string(), z.unknown()),
+    attempts: z.number().int(),
+    createdAt: z.string(),
+    deliveredAt: z.string().nullable(),
+    failedAt: z.string().nullable(),
+    result: z.string().nullable(),
+    lastError: z.string().nullable(),
+  })
+  .meta({ id: 'OutboxMessage' });
+export const eventDetail = eventView.extend({ outbox: z.array(outboxView) }).meta({ id: 'StripeEventDetail' });
+export const webhookResult = z
+  .object({
+    received: z.literal(true),
+    eventId: z.string(),
+    outcome: z.enum(['queued', 'recorded', 'ignored', 'duplicate']),
+    detail: z.string().optional(),
+    tenantId: z.string().optional(),
+    userId: z.string().optional(),
+  })
+  .meta({ id: 'WebhookResult' });
+export const reprocessResult = webhookResult.extend({ reprocessed: z.literal(true) }).meta({ id: 'ReprocessResult' });

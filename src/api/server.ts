@@ -3,7 +3,8 @@
  * app on PORT and the admin app (/metrics, operator endpoints) on ADMIN_PORT, and drains on
  * SIGTERM/SIGINT: readiness turns 503 at once, the listeners keep serving for SHUTDOWN_DELAY_MS so
  * that load balancers notice, then they close, in-flight requests finish (at most
- * SHUTDOWN_TIMEOUT_MS), and the Temporal connection and the database pool close.
+ * SHUTDOWN_TIMEOUT_MS), the outbox dispatcher (src/api/outbox.ts, run in this process) finishes
+ * its round, and the Temporal connection and the database pool close.
  *
  *   node dist/api/server.js
  */
@@ -16,9 +17,11 @@ import { createLogger as createServiceLogger } from '../logging';
 import { createDb, type Db } from '../db/client';
 import { loadPlanCatalogue, type PlanCatalogue } from '../plans';
 import { createAdminApp, createApp, type ApiDeps } from './app';
-import { loadApiConfig, type ApiConfig } from './config';
-import { createMetrics } from './metrics';
+import { loadApiConfig, stripeLivemode, type ApiConfig } from './config';
+import { createMetrics, type Metrics } from './metrics';
+import { createDispatcher, type Dispatcher } from './outbox';
 import { withTimeout } from './store';
+import { createStripeReader, unconfiguredStripe } from './stripe-api';
 import { createTenantWorkflows } from './temporal';
 
 export interface ApiRuntime {
@@ -26,7 +29,9 @@ export interface ApiRuntime {
   db: Db;
   connection: Connection;
   plans: PlanCatalogue;
-  /** Closes the Temporal connection and the database pool. */
+  /** Delivers outbox rows to Temporal; `start()` it where this process should deliver (the API does). */
+  dispatcher: Dispatcher;
+  /** Stops the dispatcher, then closes the Temporal connection and the database pool. */
   close(): Promise<void>;
 }
 
@@ -60,7 +65,23 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
       );
       return row ? { count: row.n, oldestAgeSeconds: row.age } : undefined;
     },
+    outboxBacklog: async () => {
+      const where = { deliveredAt: null, failedAt: null };
+      const [pending, oldest] = await withTimeout(1_000, 'outbox backlog', () =>
+        Promise.all([db.outboxMessage.count({ where }), db.outboxMessage.findFirst({ where, orderBy: { id: 'asc' }, select: { createdAt: true } })]),
+      );
+      return { pending, oldestAgeSeconds: oldest ? (Date.now() - oldest.createdAt.getTime()) / 1000 : 0 };
+    },
   });
+  const stripe = config.STRIPE_API_KEY
+    ? createStripeReader({
+        apiKey: config.STRIPE_API_KEY,
+        ...(config.STRIPE_API_BASE ? { apiBase: config.STRIPE_API_BASE } : {}),
+        timeoutMs: config.STRIPE_TIMEOUT_MS,
+        maxNetworkRetries: config.STRIPE_MAX_RETRIES,
+      })
+    : unconfiguredStripe;
+  const dispatcher = createOutboxDispatcher(config, db, workflows, logger, metrics);
   const deps: ApiDeps = {
     db,
     workflows,
@@ -79,7 +100,11 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
       toleranceSeconds: config.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
       bodyLimit: config.WEBHOOK_BODY_LIMIT,
       graceSeconds: config.DEPROVISION_GRACE_SECONDS,
+      livemode: stripeLivemode(config),
+      suspendStatuses: config.SUSPEND_ON_STATUSES,
     },
+    stripe,
+    onQueued: () => dispatcher.nudge(),
     statusQueryTimeoutMs: config.STATUS_QUERY_TIMEOUT_MS,
     readyTimeoutMs: config.READY_TIMEOUT_MS,
     rateLimit: { apiPerMinute: config.RATE_LIMIT_PER_MINUTE, webhookPerMinute: config.RATE_LIMIT_WEBHOOK_PER_MINUTE },
@@ -90,10 +115,32 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
     db,
     connection,
     plans,
+    dispatcher,
     async close() {
+      await dispatcher.stop();
       await Promise.allSettled([connection.close(), db.$disconnect()]);
     },
   };
+}
+
+function createOutboxDispatcher(config: ApiConfig, db: Db, workflows: ApiDeps['workflows'], logger: Logger, metrics: Metrics): Dispatcher {
+  return createDispatcher({
+    db,
+    workflows,
+    logger,
+    pollMs: config.OUTBOX_POLL_MS,
+    batchSize: 50,
+    // Longer than a delivery can take (one Temporal call with its deadline), so a lease never
+    // expires under a dispatcher that is still delivering.
+    leaseMs: Math.max(30_000, config.TEMPORAL_TIMEOUT_MS * 3),
+    maxBackoffMs: config.OUTBOX_MAX_BACKOFF_MS,
+    maxAttempts: 10,
+    onDelivered: (p, _result, lagMs) => {
+      metrics.outboxDelivered.inc({ signal: `${p.op}:${p.signal}` });
+      metrics.outboxLag.observe(lagMs / 1000);
+    },
+    onFailed: (p) => metrics.outboxFailed.inc({ signal: `${p.op}:${p.signal}` }),
+  });
 }
 
 /** An HTTP server with timeouts on every phase of a request (slow clients cannot hold sockets). */
@@ -142,6 +189,7 @@ export async function startServers(config: ApiConfig, logger: Logger): Promise<R
   const admin = createHttpServer(createAdminApp(deps));
   const port = await listen(server, config.PORT, config.HOST);
   const adminPort = await listen(admin, config.ADMIN_PORT, config.ADMIN_HOST);
+  runtime.dispatcher.start();
   logger.info({ port, adminPort, taskQueue: config.TASK_QUEUE, temporal: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE }, 'API listening');
 
   async function run(signal: string): Promise<void> {

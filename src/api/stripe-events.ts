@@ -1,21 +1,30 @@
 /**
- * What a verified Stripe event means for a tenant. Pure functions: no I/O, so the mapping can be
- * read and tested on its own.
+ * What a verified Stripe event says about a tenant. Pure functions: no I/O, so the mapping can be
+ * read and tested on its own. The webhook (webhook.ts) completes what an event lacks from the
+ * Stripe API and then decides (lifecycle.ts).
  *
- * Event → intent (the webhook turns an intent into state and signals, see lifecycle.ts):
+ * Two billing models:
+ * - **Subscriptions** (Stripe Billing): the subscription is the source of truth. Every event that
+ *   shows a subscription moves its tenant toward the subscription's status and plan.
+ * - **One-off payments** (`payment_intent.succeeded` with `metadata.plan`): one tenant per customer.
  *
- * | Stripe event                         | intent                 | customer                  | subscription                                                                                  | plan                                                                                   |
- * |--------------------------------------|------------------------|---------------------------|-----------------------------------------------------------------------------------------------|----------------------------------------------------------------------------------------|
- * | payment_intent.succeeded             | payment_succeeded      | `customer` (required)     | `metadata.subscription_id`, else an expanded `invoice`'s subscription, else none (per customer) | `metadata.plan` (required unless the subscription is already known)                 |
- * | payment_intent.payment_failed        | payment_failed         | `customer` (required)     | as above                                                                                      | `metadata.plan` (optional)                                                             |
- * | invoice.payment_failed               | payment_failed         | `customer` (required)     | `parent.subscription_details.subscription` (API >= 2025-03-31), else `subscription` (older)   | `parent.subscription_details.metadata.plan` (optional)                                 |
- * | customer.subscription.updated        | subscription_updated   | `customer` (required)     | the subscription itself                                                                       | `metadata.plan`, else the first item's `price.lookup_key`, else its `price.metadata.plan` |
- * | customer.subscription.deleted        | subscription_deleted   | `customer` (required)     | the subscription itself                                                                       | as above (optional)                                                                    |
- * | any other type                       | ignored (2xx)          |                           |                                                                                               |                                                                                        |
+ * | Stripe event                                   | what it shows                                   | subscription read from the API? |
+ * |------------------------------------------------|-------------------------------------------------|---------------------------------|
+ * | customer.subscription.created / updated        | the subscription (status, price → plan)         | no: the event carries it        |
+ * | customer.subscription.paused / resumed         | as above                                        | no                              |
+ * | customer.subscription.deleted                  | the subscription, canceled                      | no                              |
+ * | invoice.paid, invoice.payment_failed           | `parent.subscription_details.subscription`      | yes                             |
+ * | checkout.session.completed (mode subscription, paid or no_payment_required) | `subscription` | yes                      |
+ * | payment_intent.succeeded, `metadata.plan` without `metadata.subscription_id` | one-off payment (per customer) | no         |
+ * | payment_intent.succeeded, `metadata.subscription_id` and `metadata.plan`     | the subscription paid, on that plan      | no |
+ * | payment_intent.succeeded, `metadata.subscription_id` only                    | that subscription                        | yes |
+ * | payment_intent.succeeded, no metadata (Stripe Billing's own)                 | the subscription of the invoice it paid  | yes (invoice payments) |
+ * | payment_intent.payment_failed with `metadata.plan` and no subscription       | one-off payment failed                   | no |
+ * | anything else                                  | ignored (2xx, recorded with the reason)         |                                 |
  *
- * A plan must be an id of the plan catalogue. An event that names an unknown plan, or a payment
- * with no customer or no plan, is recorded as ignored with the reason: Stripe retrying it would
- * not make it valid.
+ * A failed subscription payment (`invoice.payment_failed`, a subscription's PaymentIntent failing)
+ * never suspends by itself: Stripe keeps retrying while the subscription is `past_due`, and the
+ * subscription's own status says when the customer has really stopped paying.
  */
 import { z } from 'zod';
 import type { PlanCatalogue } from '../plans';
@@ -31,101 +40,118 @@ export const stripeEventEnvelope = z.object({
 });
 export type StripeEventEnvelope = z.infer<typeof stripeEventEnvelope>;
 
-export const HANDLED_EVENT_TYPES = [
-  'payment_intent.succeeded',
-  'payment_intent.payment_failed',
-  'invoice.payment_failed',
+/** Event types to enable on the Stripe webhook endpoint for subscriptions (Stripe Billing, Checkout). */
+export const SUBSCRIPTION_EVENT_TYPES = [
+  'checkout.session.completed',
+  'customer.subscription.created',
   'customer.subscription.updated',
+  'customer.subscription.paused',
+  'customer.subscription.resumed',
   'customer.subscription.deleted',
+  'invoice.paid',
+  'invoice.payment_failed',
+  'payment_intent.succeeded',
 ] as const;
-export type HandledEventType = (typeof HANDLED_EVENT_TYPES)[number];
+
+/** Event types to enable for one-off payments (`payment_intent.succeeded` with `metadata.plan`). */
+export const ONE_OFF_EVENT_TYPES = ['payment_intent.succeeded', 'payment_intent.payment_failed'] as const;
+
+export const HANDLED_EVENT_TYPES = [...new Set([...SUBSCRIPTION_EVENT_TYPES, ...ONE_OFF_EVENT_TYPES])] as const;
+export type HandledEventType = (typeof SUBSCRIPTION_EVENT_TYPES)[number] | (typeof ONE_OFF_EVENT_TYPES)[number];
 
 export function isHandledEventType(type: string): type is HandledEventType {
   return (HANDLED_EVENT_TYPES as readonly string[]).includes(type);
 }
 
-export type IntentKind = 'payment_succeeded' | 'payment_failed' | 'subscription_updated' | 'subscription_deleted';
+/** A subscription as decisions see it: whose it is, its status, and the plan its price selects. */
+export interface SubscriptionSnapshot {
+  id: string;
+  customerId: string;
+  status: string;
+  /** A plan id of the catalogue, when the subscription's price selects one. */
+  plan?: string;
+  /** Why no plan was found (the price selects none of the catalogue's), for the event's detail. */
+  planNote?: string;
+}
 
-export interface LifecycleIntent {
-  kind: IntentKind;
+interface Base {
   eventId: string;
   eventType: HandledEventType;
   /** Stripe's `created` of the event: the order in which Stripe says things happened. */
   created: Date;
   customerId: string;
-  /** Absent: the payment belongs to no subscription, and the tenant is the customer's own. */
-  subscriptionId?: string;
-  /** A plan id of the catalogue, when the event names one. */
-  plan?: string;
-  /** Stripe's subscription status, for subscription events. */
-  subscriptionStatus?: string;
-  /** Something worth recording about the event that did not stop it (e.g. an unknown plan in an update). */
-  note?: string;
 }
 
-export type Classification = { action: 'ignore'; reason: string } | { action: 'apply'; intent: LifecycleIntent };
+export type Classification =
+  | { action: 'ignore'; reason: string }
+  /** The event shows a subscription: the snapshot when it carries one, else it must be read from the API. */
+  | (Base & { action: 'subscription'; subscriptionId: string; snapshot?: SubscriptionSnapshot })
+  /** A Billing PaymentIntent: its subscription is found through the invoice it paid. */
+  | (Base & { action: 'resolve-payment'; paymentIntentId: string })
+  | (Base & { action: 'one-off'; paid: boolean; plan?: string });
 
 // Stripe ids are short ASCII tokens; anything longer or odd is not one.
 const stripeId = (prefix: string) => z.string().regex(new RegExp(`^${prefix}_[A-Za-z0-9_]{1,200}$`));
 const expandable = (prefix: string) => z.union([stripeId(prefix), z.object({ id: stripeId(prefix) }).transform((o) => o.id)]);
 const metadata = z.record(z.string(), z.string()).nullish().transform((m) => m ?? {});
 
-const price = z.object({ lookup_key: z.string().nullish(), metadata }).nullish();
-
-const paymentIntent = z.object({
-  customer: expandable('cus').nullish(),
+const price = z.object({
+  id: z.string().nullish(),
+  lookup_key: z.string().nullish(),
   metadata,
-  invoice: z
-    .union([
-      z.string(),
-      z.object({
-        subscription: expandable('sub').nullish(),
-        parent: z.object({ subscription_details: z.object({ subscription: expandable('sub') }).nullish() }).nullish(),
-      }),
-    ])
-    .nullish(),
+  product: z.union([z.string(), z.object({ metadata }).loose()]).nullish(),
 });
 
-const invoice = z.object({
-  customer: expandable('cus').nullish(),
-  subscription: expandable('sub').nullish(),
-  parent: z.object({ subscription_details: z.object({ subscription: expandable('sub'), metadata }).nullish() }).nullish(),
-});
-
-const subscription = z.object({
+export const subscriptionObject = z.object({
   id: stripeId('sub'),
   customer: expandable('cus').nullish(),
   status: z.string().min(1).max(50),
   metadata,
-  items: z.object({ data: z.array(z.object({ price })) }).nullish(),
+  items: z.object({ data: z.array(z.object({ price: price.nullish() }).loose()) }).nullish(),
 });
 
-type PlanLookup = { plan?: string } | { unknownPlan: string };
+const paymentIntent = z.object({
+  id: stripeId('pi'),
+  customer: expandable('cus').nullish(),
+  metadata,
+});
 
-function lookupPlan(candidate: string | null | undefined, plans: PlanCatalogue): PlanLookup {
-  if (candidate === undefined || candidate === null || candidate === '') return {};
-  return plans.ids().includes(candidate) ? { plan: candidate } : { unknownPlan: candidate };
+const invoice = z.object({
+  customer: expandable('cus').nullish(),
+  /** API versions before 2025-03-31. */
+  subscription: expandable('sub').nullish(),
+  parent: z.object({ subscription_details: z.object({ subscription: expandable('sub').nullish() }).nullish() }).nullish(),
+});
+
+const checkoutSession = z.object({
+  mode: z.string(),
+  payment_status: z.string(),
+  customer: expandable('cus').nullish(),
+  subscription: expandable('sub').nullish(),
+});
+
+/** The subscription's status and the plan its (first) price selects. */
+export function snapshotOfSubscription(raw: unknown, plans: PlanCatalogue, overrides: { status?: string } = {}): SubscriptionSnapshot | { error: string } {
+  const parsed = subscriptionObject.safeParse(raw);
+  if (!parsed.success) return { error: `the subscription is not in the expected shape: ${describeIssue(parsed.error)}` };
+  const sub = parsed.data;
+  if (!sub.customer) return { error: `subscription ${sub.id} has no customer` };
+  const base = { id: sub.id, customerId: sub.customer, status: overrides.status ?? sub.status };
+  const prices = (sub.items?.data ?? []).map((i) => i.price).filter((p) => p !== null && p !== undefined);
+  const notes: string[] = [];
+  for (const p of prices) {
+    const found = plans.planForPrice(p);
+    if ('plan' in found) return { ...base, plan: found.plan };
+    if ('unknown' in found) notes.push(found.unknown);
+  }
+  // Subscriptions created with the plan in their own metadata (before prices carried it).
+  const named = sub.metadata.plan;
+  if (named && plans.ids().includes(named)) return { ...base, plan: named };
+  if (named) notes.push(`subscription metadata.plan ${quoted(named)} is not a plan of the catalogue`);
+  return { ...base, ...(notes.length ? { planNote: notes.join('; ') } : { planNote: 'its price names no plan' }) };
 }
 
-/** The intent's plan, or a note that the event named one the catalogue does not have. */
-function planFields(lookup: PlanLookup): Pick<LifecycleIntent, 'plan' | 'note'> {
-  if ('unknownPlan' in lookup) return { note: `unknown plan ${quoted(lookup.unknownPlan)} ignored` };
-  return lookup.plan ? { plan: lookup.plan } : {};
-}
-
-function quoted(value: string): string {
-  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
-}
-
-function subscriptionOfPaymentIntent(pi: z.infer<typeof paymentIntent>): string | undefined {
-  const fromMetadata = pi.metadata.subscription_id;
-  if (fromMetadata !== undefined) return fromMetadata;
-  const inv = pi.invoice;
-  if (inv && typeof inv === 'object') return inv.parent?.subscription_details?.subscription ?? inv.subscription ?? undefined;
-  return undefined;
-}
-
-/** Maps a verified, well-formed event to what it asks of a tenant, or to a reason to ignore it. */
+/** Maps a verified, well-formed event to what it shows, or to a reason to ignore it. */
 export function classifyEvent(event: StripeEventEnvelope, plans: PlanCatalogue): Classification {
   if (!isHandledEventType(event.type)) return { action: 'ignore', reason: `event type ${event.type} is not handled` };
   const base = { eventId: event.id, eventType: event.type, created: new Date(event.created * 1000) };
@@ -133,74 +159,66 @@ export function classifyEvent(event: StripeEventEnvelope, plans: PlanCatalogue):
   const obj = event.data.object;
 
   switch (event.type) {
+    case 'customer.subscription.created':
+    case 'customer.subscription.updated':
+    case 'customer.subscription.paused':
+    case 'customer.subscription.resumed':
+    case 'customer.subscription.deleted': {
+      // A deleted subscription is canceled whatever its payload says.
+      const snapshot = snapshotOfSubscription(obj, plans, event.type === 'customer.subscription.deleted' ? { status: 'canceled' } : {});
+      if ('error' in snapshot) return ignore(snapshot.error);
+      return { ...base, action: 'subscription', customerId: snapshot.customerId, subscriptionId: snapshot.id, snapshot };
+    }
+    case 'invoice.paid':
+    case 'invoice.payment_failed': {
+      const parsed = invoice.safeParse(obj);
+      if (!parsed.success) return ignore(`the invoice is not in the expected shape: ${describeIssue(parsed.error)}`);
+      const inv = parsed.data;
+      const subscriptionId = inv.parent?.subscription_details?.subscription ?? inv.subscription ?? undefined;
+      if (!subscriptionId) return ignore('the invoice belongs to no subscription');
+      if (!inv.customer) return ignore('the invoice has no customer');
+      return { ...base, action: 'subscription', customerId: inv.customer, subscriptionId };
+    }
+    case 'checkout.session.completed': {
+      const parsed = checkoutSession.safeParse(obj);
+      if (!parsed.success) return ignore(`the checkout session is not in the expected shape: ${describeIssue(parsed.error)}`);
+      const session = parsed.data;
+      if (session.mode !== 'subscription') return ignore(`checkout in ${quoted(session.mode)} mode: one-off payments are handled by payment_intent.succeeded`);
+      if (session.payment_status !== 'paid' && session.payment_status !== 'no_payment_required') {
+        return ignore(`checkout payment_status is ${quoted(session.payment_status)}: the subscription's own events follow once it is paid`);
+      }
+      if (!session.subscription) return ignore('the checkout session has no subscription');
+      if (!session.customer) return ignore('the checkout session has no customer');
+      return { ...base, action: 'subscription', customerId: session.customer, subscriptionId: session.subscription };
+    }
     case 'payment_intent.succeeded':
     case 'payment_intent.payment_failed': {
       const parsed = paymentIntent.safeParse(obj);
       if (!parsed.success) return ignore(`the payment intent is not in the expected shape: ${describeIssue(parsed.error)}`);
       const pi = parsed.data;
       if (!pi.customer) return ignore('the payment intent has no customer');
-      const subscriptionId = subscriptionOfPaymentIntent(pi);
-      if (subscriptionId !== undefined && !stripeId('sub').safeParse(subscriptionId).success) {
-        return ignore(`metadata.subscription_id ${quoted(subscriptionId)} is not a Stripe subscription id`);
-      }
-      const plan = lookupPlan(pi.metadata.plan, plans);
       const succeeded = event.type === 'payment_intent.succeeded';
-      if ('unknownPlan' in plan) {
-        if (succeeded) return ignore(`metadata.plan ${quoted(plan.unknownPlan)} is not a plan of the catalogue (${plans.ids().join(', ')})`);
+      const subscriptionId = pi.metadata.subscription_id;
+      const named = pi.metadata.plan;
+      if (named !== undefined && !plans.ids().includes(named)) {
+        return ignore(`metadata.plan ${quoted(named)} is not a plan of the catalogue (${plans.ids().join(', ')})`);
       }
-      return {
-        action: 'apply',
-        intent: {
-          ...base,
-          kind: succeeded ? 'payment_succeeded' : 'payment_failed',
-          customerId: pi.customer,
-          ...(subscriptionId ? { subscriptionId } : {}),
-          ...planFields(plan),
-        },
-      };
-    }
-    case 'invoice.payment_failed': {
-      const parsed = invoice.safeParse(obj);
-      if (!parsed.success) return ignore(`the invoice is not in the expected shape: ${describeIssue(parsed.error)}`);
-      const inv = parsed.data;
-      if (!inv.customer) return ignore('the invoice has no customer');
-      const details = inv.parent?.subscription_details;
-      const subscriptionId = details?.subscription ?? inv.subscription ?? undefined;
-      const plan = lookupPlan(details?.metadata.plan, plans);
-      return {
-        action: 'apply',
-        intent: {
-          ...base,
-          kind: 'payment_failed',
-          customerId: inv.customer,
-          ...(subscriptionId ? { subscriptionId } : {}),
-          ...planFields(plan),
-        },
-      };
-    }
-    case 'customer.subscription.updated':
-    case 'customer.subscription.deleted': {
-      const parsed = subscription.safeParse(obj);
-      if (!parsed.success) return ignore(`the subscription is not in the expected shape: ${describeIssue(parsed.error)}`);
-      const sub = parsed.data;
-      if (!sub.customer) return ignore('the subscription has no customer');
-      const firstPrice = sub.items?.data[0]?.price;
-      const plan = lookupPlan(sub.metadata.plan ?? firstPrice?.lookup_key ?? firstPrice?.metadata.plan, plans);
-      const deleted = event.type === 'customer.subscription.deleted';
-      return {
-        action: 'apply',
-        intent: {
-          ...base,
-          kind: deleted ? 'subscription_deleted' : 'subscription_updated',
-          customerId: sub.customer,
-          subscriptionId: sub.id,
-          // A deleted subscription is canceled whatever its payload says.
-          subscriptionStatus: deleted ? 'canceled' : sub.status,
-          ...planFields(plan),
-        },
-      };
+      if (subscriptionId !== undefined) {
+        if (!stripeId('sub').safeParse(subscriptionId).success) return ignore(`metadata.subscription_id ${quoted(subscriptionId)} is not a Stripe subscription id`);
+        if (!succeeded) return ignore(`a failed payment of subscription ${subscriptionId}: the subscription's status decides (past_due keeps the tenant running while Stripe retries)`);
+        // The payment names its subscription and plan: it shows that subscription paid, on that plan.
+        const snapshot = named ? { id: subscriptionId, customerId: pi.customer, status: 'active', plan: named } : undefined;
+        return { ...base, action: 'subscription', customerId: pi.customer, subscriptionId, ...(snapshot ? { snapshot } : {}) };
+      }
+      if (named !== undefined) return { ...base, action: 'one-off', customerId: pi.customer, paid: succeeded, plan: named };
+      if (!succeeded) return ignore('a failed payment with no metadata.plan is not a one-off payment; a subscription\'s status decides its tenant');
+      return { ...base, action: 'resolve-payment', customerId: pi.customer, paymentIntentId: pi.id };
     }
   }
+}
+
+export function quoted(value: string): string {
+  return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}...` : value);
 }
 
 function describeIssue(error: z.ZodError): string {

@@ -1,60 +1,70 @@
 /**
- * POST /webhooks/stripe: Stripe's deliveries, verified, recorded, and handed to Temporal.
+ * POST /webhooks/stripe: Stripe's deliveries, verified, decided, committed, and acknowledged fast.
  *
  * Stripe retries anything but a 2xx for days, sends duplicates and delivers out of order, so:
  * 1. Reject what can never succeed with a 4xx and store nothing: no or bad signature, a timestamp
  *    outside the tolerance (a replay), a body over the size limit, a body that is not a Stripe event.
- * 2. Record the event id (`stripe_events`, unique) as `received`. An id already `dispatched`,
+ * 2. Record the event id (`stripe_events`, unique) as `received`. An id already `queued`,
  *    `recorded` or `ignored` is a duplicate: 200, nothing changes. An id still `received` was
  *    interrupted before it finished: it is processed again (every step below is idempotent).
- * 3. Under the tenant's lock: read the subscription and tenant rows, decide (lifecycle.ts), write
- *    the rows, signal or signalWithStart the tenant's workflow, and mark the event `dispatched`
- *    (a signal was delivered), `recorded` (state written, nothing to signal) or `ignored` (with the
- *    reason). All in one transaction: if Temporal or PostgreSQL fails, nothing of it is kept,
- *    the event stays `received`, and the answer is 503 so that Stripe delivers it again.
- * The answer comes as soon as Temporal has the signal; the provisioning itself runs in the workflow.
+ * 3. Guards: an event of the other mode (test vs. live) is ignored with the reason.
+ * 4. Complete the event from the Stripe API when it lacks what a decision needs (stripe-api.ts),
+ *    before any transaction: Stripe unreachable → 503 (Stripe redelivers); an answer that will not
+ *    change (no such object, a refused key) → 500, the event stays `received` for reprocessing.
+ * 5. One short transaction under the tenant's advisory lock: read the subscription, customer and
+ *    tenant rows, decide (lifecycle.ts), write the state, queue the workflow dispatches in the
+ *    outbox (outbox.ts) and mark the event `queued`, `recorded` or `ignored`. No network call
+ *    happens inside it; if PostgreSQL fails, nothing of it is kept and the answer is 503.
+ * The answer comes as soon as that transaction commits; the dispatcher delivers to Temporal, so a
+ * Temporal outage delays provisioning and never turns into failed deliveries.
  */
 import express, { type Request, type Router } from 'express';
 import Stripe from 'stripe';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client';
-import { tenantWorkflowId, type TenantStatus } from '../contract';
+import type { TenantStatus } from '../contract';
 import type { PlanCatalogue } from '../plans';
 import { tenantIdForCustomer, tenantIdForSubscription } from './ids';
-import { decide, type Dispatch } from './lifecycle';
-import type { Metrics, WebhookOutcome } from './metrics';
+import { decideOneOff, decideSubscription, type Decision } from './lifecycle';
+import type { Metrics } from './metrics';
+import { enqueue } from './outbox';
 import { HttpProblem, DependencyError, isDatabaseError } from './problem';
 import { ensureTenantRow, ensureUser, withTenantLock, type Tx } from './store';
-import { classifyEvent, stripeEventEnvelope, type LifecycleIntent, type StripeEventEnvelope } from './stripe-events';
-import type { StartSignal, TenantWorkflows } from './temporal';
+import { StripeLookupError, type StripeReader } from './stripe-api';
+import { classifyEvent, snapshotOfSubscription, stripeEventEnvelope, type Classification, type StripeEventEnvelope, type SubscriptionSnapshot } from './stripe-events';
 
 export interface WebhookOptions {
   secret: string;
   toleranceSeconds: number;
   bodyLimit: string;
   graceSeconds: number;
+  /** Which events this deployment accepts: Stripe's test mode or live mode. */
+  livemode: boolean;
+  /** Subscription statuses that suspend a tenant (default `unpaid`, `paused`). */
+  suspendStatuses: ReadonlySet<string>;
 }
 
 export interface WebhookDeps {
   db: Db;
-  workflows: TenantWorkflows;
+  stripe: StripeReader;
   plans: PlanCatalogue;
   logger: Logger;
   metrics: Metrics;
   options: WebhookOptions;
+  /** Called after a commit that queued dispatches, so that delivery starts at once. */
+  onQueued?: () => void;
 }
 
 export interface WebhookResult {
   received: true;
   eventId: string;
-  outcome: Exclude<WebhookOutcome, 'rejected' | 'unavailable' | 'error'>;
+  outcome: 'queued' | 'recorded' | 'ignored' | 'duplicate';
   detail?: string;
   tenantId?: string;
   userId?: string;
 }
 
 export const WEBHOOK_PATH = '/webhooks/stripe';
-
 /** Verifies the signature and the envelope; throws 4xx problems. */
 export function verifyEvent(req: Request, options: Pick<WebhookOptions, 'secret' | 'toleranceSeconds'>): StripeEventEnvelope {
   const signature = req.get('stripe-signature');
@@ -89,10 +99,6 @@ export function verifyEvent(req: Request, options: Pick<WebhookOptions, 'secret'
   return envelope.data;
 }
 
-export function tenantIdFor(intent: Pick<LifecycleIntent, 'subscriptionId' | 'customerId'>): string {
-  return intent.subscriptionId ? tenantIdForSubscription(intent.subscriptionId) : tenantIdForCustomer(intent.customerId);
-}
-
 export function webhookRouter(deps: WebhookDeps): Router {
   const { metrics, logger } = deps;
   const router = express.Router();
@@ -108,119 +114,164 @@ export function webhookRouter(deps: WebhookDeps): Router {
         if (err instanceof HttpProblem) logger.info({ requestId: res.locals.requestId, problem: err.slug }, 'webhook rejected');
         throw err;
       }
-      try {
-        const result = await processEvent(deps, event);
-        metrics.webhookEvents.inc({ type: event.type, outcome: result.outcome });
-        logger.info({ requestId: res.locals.requestId, eventId: event.id, type: event.type, outcome: result.outcome, tenantId: result.tenantId, detail: result.detail }, 'webhook event');
-        res.status(200).json(result);
-      } catch (err) {
-        const unavailable = err instanceof DependencyError || isDatabaseError(err);
-        metrics.webhookEvents.inc({ type: event.type, outcome: unavailable ? 'unavailable' : 'error' });
-        throw err;
-      }
+      const result = await processAndCount(deps, event, res.locals.requestId as string | undefined);
+      res.status(200).json(result);
     },
   );
   return router;
 }
 
-/** Steps 2 and 3 of the module comment, for a verified event. */
-export async function processEvent(deps: Pick<WebhookDeps, 'db' | 'workflows' | 'plans' | 'options'>, event: StripeEventEnvelope): Promise<WebhookResult> {
+/** processEvent with its metric and log line; shared by the webhook and reprocessing. */
+export async function processAndCount(deps: WebhookDeps, event: StripeEventEnvelope, requestId?: string, options: ProcessOptions = {}): Promise<WebhookResult> {
+  const { metrics, logger } = deps;
+  try {
+    const result = await processEvent(deps, event, options);
+    metrics.webhookEvents.inc({ type: event.type, outcome: result.outcome });
+    logger.info({ requestId, eventId: event.id, type: event.type, outcome: result.outcome, tenantId: result.tenantId, detail: result.detail }, 'stripe event');
+    if (result.outcome === 'queued') deps.onQueued?.();
+    return result;
+  } catch (err) {
+    const unavailable = err instanceof DependencyError || isDatabaseError(err);
+    metrics.webhookEvents.inc({ type: event.type, outcome: unavailable ? 'unavailable' : 'error' });
+    throw err;
+  }
+}
+
+export interface ProcessOptions {
+  /** Decide again even when the event already has a final outcome (operator reprocessing). */
+  force?: boolean;
+}
+
+/** Steps 2 to 5 of the module comment, for a verified event. */
+export async function processEvent(deps: Pick<WebhookDeps, 'db' | 'stripe' | 'plans' | 'options'>, event: StripeEventEnvelope, options: ProcessOptions = {}): Promise<WebhookResult> {
   const { db } = deps;
-  const classification = classifyEvent(event, deps.plans);
-  const intent = classification.action === 'apply' ? classification.intent : undefined;
-  const tenantId = intent ? tenantIdFor(intent) : undefined;
-  const base = { received: true as const, eventId: event.id, ...(tenantId ? { tenantId } : {}) };
+  const base = { received: true as const, eventId: event.id };
 
   const inserted = await db.stripeEvent.createMany({
-    data: [{ id: event.id, type: event.type, stripeCreatedAt: new Date(event.created * 1000), outcome: 'received', tenantId: tenantId ?? null }],
+    data: [{ id: event.id, type: event.type, stripeCreatedAt: new Date(event.created * 1000), outcome: 'received' }],
     skipDuplicates: true,
   });
   if (inserted.count === 0) {
     const seen = await db.stripeEvent.findUnique({ where: { id: event.id }, select: { outcome: true } });
-    if (seen && seen.outcome !== 'received') return { ...base, outcome: 'duplicate', detail: `already ${seen.outcome}` };
+    if (seen && seen.outcome !== 'received' && !options.force) return { ...base, outcome: 'duplicate', detail: `already ${seen.outcome}` };
     await db.stripeEvent.updateMany({ where: { id: event.id }, data: { attempts: { increment: 1 } } });
   }
+  const ignore = async (reason: string, tenantId?: string): Promise<WebhookResult> => {
+    await db.stripeEvent.updateMany({
+      where: { id: event.id, ...(options.force ? {} : { outcome: 'received' }) },
+      data: { outcome: 'ignored', detail: reason.slice(0, 2000), processedAt: new Date(), ...(tenantId ? { tenantId } : {}) },
+    });
+    return { ...base, outcome: 'ignored', detail: reason, ...(tenantId ? { tenantId } : {}) };
+  };
 
-  if (!intent || !tenantId) {
-    const reason = classification.action === 'ignore' ? classification.reason : 'not applicable';
-    await db.stripeEvent.updateMany({ where: { id: event.id, outcome: 'received' }, data: { outcome: 'ignored', detail: reason, processedAt: new Date() } });
-    return { ...base, outcome: 'ignored', detail: reason };
+  const eventLive = event.livemode ?? false;
+  if (eventLive !== deps.options.livemode) {
+    return ignore(`a ${eventLive ? 'live' : 'test'}-mode event reached a ${deps.options.livemode ? 'live' : 'test'}-mode deployment (STRIPE_MODE)`);
   }
 
+  const classification = classifyEvent(event, deps.plans);
+  if (classification.action === 'ignore') return ignore(classification.reason);
+
+  let facts: Facts;
+  try {
+    facts = await completeFromStripe(deps, classification);
+  } catch (err) {
+    if (err instanceof StripeLookupError) {
+      await db.stripeEvent.updateMany({ where: { id: event.id, outcome: 'received' }, data: { detail: err.message.slice(0, 2000) } });
+      throw new HttpProblem('event-not-processed', `${err.message}; the event is kept and can be reprocessed`, { eventId: event.id });
+    }
+    throw err;
+  }
+  if ('ignore' in facts) return ignore(facts.ignore, facts.tenantId);
+
+  const tenantId = facts.tenantId;
   return withTenantLock(db, tenantId, async (tx) => {
     // A concurrent delivery of the same event may have finished while this one waited for the lock.
     const seen = await tx.stripeEvent.findUnique({ where: { id: event.id }, select: { outcome: true } });
-    if (seen && seen.outcome !== 'received') return { ...base, outcome: 'duplicate', detail: `already ${seen.outcome}` };
+    if (seen && seen.outcome !== 'received' && !options.force) return { ...base, tenantId, outcome: 'duplicate', detail: `already ${seen.outcome}` };
 
-    const subscription = intent.subscriptionId
-      ? await tx.subscription.findUnique({ where: { stripeSubscriptionId: intent.subscriptionId } })
-      : null;
-    const tenant = await tx.tenant.findUnique({ where: { id: tenantId }, select: { status: true, plan: true } });
-    const decision = decide({
-      intent,
-      tenantId,
-      subscription,
-      tenant: tenant ? { status: tenant.status as TenantStatus, plan: tenant.plan } : null,
-      fallbackPlan: deps.plans.ids()[0]!,
-      graceSeconds: deps.options.graceSeconds,
-    });
+    const customerId = classification.customerId;
+    const userId = await ensureUser(tx, customerId);
+    const tenantRow = await tx.tenant.findUnique({ where: { id: tenantId }, select: { status: true, plan: true, userId: true } });
+    if (tenantRow && tenantRow.userId !== null && tenantRow.userId !== userId) {
+      return finishIgnored(tx, event.id, tenantId, `tenant ${tenantId} belongs to another customer than ${customerId}`, options.force);
+    }
+    const tenant = tenantRow ? { status: tenantRow.status as TenantStatus, plan: tenantRow.plan } : null;
 
-    if (decision.action === 'ignored') {
-      await finish(tx, event.id, 'ignored', decision.detail);
-      return { ...base, outcome: 'ignored', detail: decision.detail };
+    let decision: Decision;
+    if (facts.kind === 'subscription') {
+      const row = await tx.subscription.findUnique({ where: { stripeSubscriptionId: facts.snapshot.id }, include: { user: { select: { stripeCustomerId: true } } } });
+      if (row && row.user.stripeCustomerId !== customerId) {
+        return finishIgnored(tx, event.id, tenantId, `subscription ${facts.snapshot.id} belongs to customer ${row.user.stripeCustomerId ?? '(none)'}, not ${customerId}`, options.force);
+      }
+      decision = decideSubscription({
+        snapshot: facts.snapshot,
+        created: classification.created,
+        tenantId,
+        subscription: row,
+        tenant,
+        fallbackPlan: deps.plans.ids()[0]!,
+        graceSeconds: deps.options.graceSeconds,
+        suspendStatuses: deps.options.suspendStatuses,
+      });
+    } else {
+      const user = await tx.user.findUniqueOrThrow({ where: { id: userId }, select: { paymentStatus: true, paymentEventAt: true } });
+      const payment = user.paymentStatus && user.paymentEventAt ? { status: user.paymentStatus as 'paid' | 'failed', eventAt: user.paymentEventAt } : null;
+      decision = decideOneOff({ paid: facts.paid, ...(facts.plan ? { plan: facts.plan } : {}), created: classification.created, payment, tenant });
     }
 
-    const userId = await ensureUser(tx, intent.customerId);
-    if (decision.createTenant) {
-      await ensureTenantRow(tx, { tenantId, userId, customerId: intent.customerId, ...decision.createTenant });
-    }
-    if (decision.subscription && intent.subscriptionId) {
+    if (decision.action === 'ignored') return finishIgnored(tx, event.id, tenantId, decision.detail, options.force);
+
+    if (decision.createTenant) await ensureTenantRow(tx, { tenantId, userId, customerId, ...decision.createTenant });
+    if (decision.subscription && facts.kind === 'subscription') {
       const s = decision.subscription;
       await tx.subscription.upsert({
-        where: { stripeSubscriptionId: intent.subscriptionId },
-        create: { stripeSubscriptionId: intent.subscriptionId, userId, tenantId: s.tenantId, plan: s.plan, status: s.status, lastEventAt: s.lastEventAt },
+        where: { stripeSubscriptionId: facts.snapshot.id },
+        create: { stripeSubscriptionId: facts.snapshot.id, userId, tenantId: s.tenantId, plan: s.plan, status: s.status, lastEventAt: s.lastEventAt },
         update: { tenantId: s.tenantId, plan: s.plan, status: s.status, lastEventAt: s.lastEventAt },
       });
     }
-
-    const notes: string[] = [];
-    let delivered = 0;
-    for (const d of decision.dispatches) {
-      const result = await dispatch(deps.workflows, d, { tenantId, userId, customerId: intent.customerId });
-      if (result === 'delivered') delivered += 1;
-      else notes.push(result.note);
-      if (result !== 'delivered' && d.op === 'start') break; // the workflow is over: later signals are moot
+    if (decision.payment) {
+      await tx.user.update({ where: { id: userId }, data: { paymentStatus: decision.payment.status, paymentEventAt: decision.payment.eventAt } });
     }
-    const outcome = delivered > 0 ? 'dispatched' : 'recorded';
-    const detail = [decision.detail, ...notes].join('; ');
-    await finish(tx, event.id, outcome, detail);
-    return { ...base, outcome, detail, userId };
+    const queued = await enqueue(tx, event.id, { tenantId, userId, customerId }, decision.dispatches);
+    const outcome = queued > 0 ? 'queued' : 'recorded';
+    await tx.stripeEvent.update({ where: { id: event.id }, data: { outcome, tenantId, detail: decision.detail.slice(0, 2000), processedAt: new Date() } });
+    return { ...base, outcome, detail: decision.detail, tenantId, userId };
   });
 }
 
-async function finish(tx: Tx, eventId: string, outcome: 'dispatched' | 'recorded' | 'ignored', detail: string): Promise<void> {
-  await tx.stripeEvent.update({ where: { id: eventId }, data: { outcome, detail: detail.slice(0, 2000), processedAt: new Date() } });
+async function finishIgnored(tx: Tx, eventId: string, tenantId: string, detail: string, force?: boolean): Promise<WebhookResult> {
+  await tx.stripeEvent.updateMany({
+    where: { id: eventId, ...(force ? {} : { outcome: 'received' }) },
+    data: { outcome: 'ignored', tenantId, detail: detail.slice(0, 2000), processedAt: new Date() },
+  });
+  return { received: true, eventId, outcome: 'ignored', detail, tenantId };
 }
 
-async function dispatch(
-  workflows: TenantWorkflows,
-  d: Dispatch,
-  who: { tenantId: string; userId: string; customerId: string },
-): Promise<'delivered' | { note: string }> {
-  const workflowId = tenantWorkflowId(who.tenantId);
-  if (d.op === 'start') {
-    const start: StartSignal =
-      d.signal === 'deprovision'
-        ? { signal: 'deprovision', request: { reason: d.reason, graceSeconds: d.graceSeconds } }
-        : d.signal === 'suspend'
-          ? { signal: 'suspend', reason: 'payment failed' }
-          : { signal: 'resume' };
-    const result = await workflows.start({ ...who, plan: d.plan, start, reuse: d.signal === 'deprovision' ? 'never' : 'failed-only' });
-    return result.result === 'signaled' ? 'delivered' : { note: `${workflowId} has already finished; not started again` };
+/** What a decision needs, complete: a subscription snapshot, or a one-off payment. */
+type Facts =
+  | { kind: 'subscription'; tenantId: string; snapshot: SubscriptionSnapshot }
+  | { kind: 'one-off'; tenantId: string; paid: boolean; plan?: string }
+  | { ignore: string; tenantId?: string };
+
+/** Reads from the Stripe API what the event lacks (see stripe-events.ts for which events do). */
+async function completeFromStripe(deps: Pick<WebhookDeps, 'stripe' | 'plans'>, c: Exclude<Classification, { action: 'ignore' }>): Promise<Facts> {
+  if (c.action === 'one-off') return { kind: 'one-off', tenantId: tenantIdForCustomer(c.customerId), paid: c.paid, ...(c.plan ? { plan: c.plan } : {}) };
+  let subscriptionId: string;
+  if (c.action === 'resolve-payment') {
+    const found = await deps.stripe.subscriptionOfPaymentIntent(c.paymentIntentId);
+    if (!found) return { ignore: `payment ${c.paymentIntentId} has no metadata.plan and paid no subscription invoice: neither a one-off payment nor a subscription's` };
+    subscriptionId = found;
+  } else {
+    subscriptionId = c.subscriptionId;
+    if (c.snapshot) return { kind: 'subscription', tenantId: tenantIdForSubscription(subscriptionId), snapshot: c.snapshot };
   }
-  const result = await workflows.signal(
-    who.tenantId,
-    d.signal === 'changePlan' ? { signal: 'changePlan', plan: d.plan } : d.signal === 'suspend' ? { signal: 'suspend', reason: d.reason } : { signal: 'resume' },
-  );
-  return result === 'signaled' ? 'delivered' : { note: `${d.signal}: ${workflowId} is not running` };
+  const tenantId = tenantIdForSubscription(subscriptionId);
+  const snapshot = snapshotOfSubscription(await deps.stripe.subscription(subscriptionId), deps.plans);
+  if ('error' in snapshot) return { ignore: `read from the Stripe API: ${snapshot.error}`, tenantId };
+  if (snapshot.customerId !== c.customerId) {
+    return { ignore: `subscription ${subscriptionId} belongs to customer ${snapshot.customerId}, not to the event's ${c.customerId}`, tenantId };
+  }
+  return { kind: 'subscription', tenantId, snapshot };
 }

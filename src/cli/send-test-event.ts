@@ -11,6 +11,8 @@
  * TEMPORAL_UI_URL and TEMPORAL_NAMESPACE (to print the workflow's Web UI link).
  */
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { SignJWT } from 'jose';
 import Stripe from 'stripe';
@@ -25,73 +27,138 @@ export type TestEventType = HandledEventType;
 export interface TestEventInput {
   type: TestEventType;
   customer: string;
+  /** One-off payments: `metadata.plan`. Subscriptions: the price's `lookup_key`. */
   plan?: string;
   subscription?: string;
-  /** Subscription status for customer.subscription.updated (default active). */
+  /** Subscription status for customer.subscription.* events (default active). */
   status?: string;
+  /**
+   * payment_intent.*: a PaymentIntent that Stripe Billing created for a subscription invoice
+   * (no metadata at all). Default: the subscription and plan in metadata, as a one-off integration sets them.
+   */
+  billing?: boolean;
+  /** invoice.paid / invoice.payment_failed: the amount (0 for a trial's invoice; default 2000). */
+  amount?: number;
+  /** checkout.session.completed: `payment_status` (default paid) and `mode` (default subscription). */
+  paymentStatus?: string;
+  mode?: string;
   /** Stripe's `created`, in seconds (default now). */
   created?: number;
+  livemode?: boolean;
   id?: string;
+}
+
+type Json = Record<string, unknown>;
+
+/**
+ * Stripe's own object fixtures (stripe-mock's, copied into test/fixtures/stripe/objects.json), read
+ * once: events are built from them so that payloads have every field Stripe sends.
+ */
+let fixtures: Record<'event' | 'subscription' | 'invoice' | 'checkout.session' | 'payment_intent', Json> | undefined;
+function fixture(name: 'event' | 'subscription' | 'invoice' | 'checkout.session' | 'payment_intent'): Json {
+  fixtures ??= JSON.parse(readFileSync(path.resolve(__dirname, '../../test/fixtures/stripe/objects.json'), 'utf8')) as typeof fixtures;
+  return structuredClone(fixtures![name]);
 }
 
 const token = (bytes = 12) => randomBytes(bytes).toString('hex');
 
-/** A Stripe event with the fields the API reads, shaped like Stripe's own (API version of the stripe package). */
-export function buildTestEvent(input: TestEventInput): Record<string, unknown> {
+/** A Stripe subscription object (Stripe's fixture) with this id, customer, status and price lookup key. */
+export function buildSubscription(input: { id: string; customer: string; status?: string; plan?: string; created?: number }): Json {
+  const sub = fixture('subscription');
+  const items = sub.items as { data: Array<Json & { price: Json }>; url: string };
+  Object.assign(sub, { id: input.id, customer: input.customer, status: input.status ?? 'active', livemode: false, metadata: {}, created: input.created ?? sub.created });
+  for (const item of items.data) {
+    item.subscription = input.id;
+    if (input.plan !== undefined) item.price.lookup_key = input.plan;
+  }
+  items.url = `/v1/subscription_items?subscription=${input.id}`;
+  return sub;
+}
+
+/** A Stripe event shaped like Stripe's own, its object built from Stripe's fixtures. */
+export function buildTestEvent(input: TestEventInput): Json {
   const created = input.created ?? Math.floor(Date.now() / 1000);
-  const metadata = { ...(input.plan ? { plan: input.plan } : {}), ...(input.subscription ? { subscription_id: input.subscription } : {}) };
-  let object: Record<string, unknown>;
+  const livemode = input.livemode ?? false;
+  const subscription = input.subscription ?? `sub_test_${token()}`;
+  let object: Json;
   switch (input.type) {
     case 'payment_intent.succeeded':
     case 'payment_intent.payment_failed': {
       const succeeded = input.type === 'payment_intent.succeeded';
-      object = {
+      object = fixture('payment_intent');
+      const metadata = input.billing
+        ? {}
+        : { ...(input.plan ? { plan: input.plan } : {}), ...(input.subscription ? { subscription_id: input.subscription } : {}) };
+      Object.assign(object, {
         id: `pi_test_${token()}`,
-        object: 'payment_intent',
-        amount: 2000,
-        currency: 'usd',
+        client_secret: null,
         customer: input.customer,
         status: succeeded ? 'succeeded' : 'requires_payment_method',
+        amount_received: succeeded ? object.amount : 0,
+        last_payment_error: succeeded ? null : object.last_payment_error,
         metadata,
         created,
-        livemode: false,
-      };
+        livemode,
+      });
       break;
     }
-    case 'invoice.payment_failed':
-      object = {
+    case 'invoice.paid':
+    case 'invoice.payment_failed': {
+      const paid = input.type === 'invoice.paid';
+      const amount = input.amount ?? 2000;
+      object = fixture('invoice');
+      Object.assign(object, {
         id: `in_test_${token()}`,
-        object: 'invoice',
         customer: input.customer,
-        status: 'open',
-        parent: input.subscription
-          ? { type: 'subscription_details', subscription_details: { subscription: input.subscription, metadata: input.plan ? { plan: input.plan } : {} } }
-          : null,
-        metadata: {},
+        status: paid ? 'paid' : 'open',
+        billing_reason: 'subscription_cycle',
+        amount_due: amount,
+        amount_paid: paid ? amount : 0,
+        amount_remaining: paid ? 0 : amount,
+        attempted: true,
+        attempt_count: paid ? 1 : 2,
+        parent: { type: 'subscription_details', quote_details: null, subscription_details: { subscription, metadata: null } },
         created,
-        livemode: false,
-      };
+        livemode,
+      });
       break;
+    }
+    case 'checkout.session.completed':
+      object = fixture('checkout.session');
+      Object.assign(object, {
+        id: `cs_test_${token()}`,
+        customer: input.customer,
+        mode: input.mode ?? 'subscription',
+        payment_status: input.paymentStatus ?? 'paid',
+        status: 'complete',
+        subscription,
+        payment_intent: null,
+        url: null,
+        created,
+        livemode,
+      });
+      break;
+    case 'customer.subscription.created':
     case 'customer.subscription.updated':
+    case 'customer.subscription.paused':
+    case 'customer.subscription.resumed':
     case 'customer.subscription.deleted':
-      object = {
-        id: input.subscription ?? `sub_test_${token()}`,
-        object: 'subscription',
+      object = buildSubscription({
+        id: subscription,
         customer: input.customer,
         status: input.type === 'customer.subscription.deleted' ? 'canceled' : (input.status ?? 'active'),
-        metadata: input.plan ? { plan: input.plan } : {},
-        items: { object: 'list', data: [{ id: `si_test_${token()}`, object: 'subscription_item', price: { id: `price_test_${token(6)}`, object: 'price', lookup_key: input.plan ?? null, metadata: {} } }] },
+        ...(input.plan !== undefined ? { plan: input.plan } : {}),
         created,
-        livemode: false,
-      };
+      });
       break;
   }
+  const envelope = fixture('event');
   return {
+    ...envelope,
     id: input.id ?? `evt_test_${token()}`,
-    object: 'event',
     api_version: Stripe.API_VERSION,
     created,
-    livemode: false,
+    livemode,
     pending_webhooks: 1,
     request: { id: null, idempotency_key: null },
     type: input.type,
@@ -121,7 +188,7 @@ function jwtSettings(): { secret: string; issuer: string; audience: string } | u
 }
 
 const USAGE = `usage:
-  send-test-event --customer cus_... --plan <plan> [--subscription sub_...] [--type <event type>] [--status <subscription status>] [--url <api url>]
+  send-test-event --customer cus_... --plan <plan> [--subscription sub_...] [--type <event type>] [--status <subscription status>] [--billing] [--url <api url>]
   send-test-event --token --user <user uuid> [--ttl <seconds>]
 event types: ${TEST_EVENT_TYPES.join(', ')}`;
 
@@ -134,6 +201,7 @@ async function main(argv: string[]): Promise<number> {
       subscription: { type: 'string' },
       type: { type: 'string', default: 'payment_intent.succeeded' },
       status: { type: 'string' },
+      billing: { type: 'boolean', default: false },
       url: { type: 'string', default: process.env.API_URL ?? 'http://127.0.0.1:8080' },
       token: { type: 'boolean', default: false },
       user: { type: 'string' },
@@ -161,7 +229,7 @@ async function main(argv: string[]): Promise<number> {
   const type = values.type as TestEventType;
   if (!TEST_EVENT_TYPES.includes(type)) throw new Error(`--type must be one of ${TEST_EVENT_TYPES.join(', ')}`);
 
-  const event = buildTestEvent({ type, customer: values.customer, plan: values.plan, subscription: values.subscription, status: values.status });
+  const event = buildTestEvent({ type, customer: values.customer, plan: values.plan, subscription: values.subscription, status: values.status, billing: values.billing });
   const payload = JSON.stringify(event);
   const base = values.url.replace(/\/+$/, '');
   const res = await fetch(`${base}/webhooks/stripe`, {

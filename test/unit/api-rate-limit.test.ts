@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import pino from 'pino';
 import { createApp, type ApiDeps } from '../../src/api/app';
 import { createMetrics } from '../../src/api/metrics';
+import { unconfiguredStripe } from '../../src/api/stripe-api';
 import { PROBLEM_CONTENT_TYPE, problemType } from '../../src/api/problem';
 import type { TenantWorkflows } from '../../src/api/temporal';
 import { createDb } from '../../src/db/client';
@@ -21,7 +22,8 @@ describe('rate limiting', () => {
     logger: pino({ level: 'silent' }),
     metrics: createMetrics({ defaultMetrics: false }),
     auth: { jwtSecret: 'x'.repeat(32), issuer: 'i', audience: 'a', clockToleranceSeconds: 0, serviceToken: 'y'.repeat(32) },
-    webhook: { secret: 'whsec_x', toleranceSeconds: 300, bodyLimit: '256kb', graceSeconds: 0 },
+    webhook: { secret: 'whsec_x', toleranceSeconds: 300, bodyLimit: '256kb', graceSeconds: 0, livemode: false, suspendStatuses: new Set(['unpaid', 'paused']) },
+    stripe: unconfiguredStripe,
     statusQueryTimeoutMs: 100,
     readyTimeoutMs: 100,
     rateLimit: { apiPerMinute: 3, webhookPerMinute: 2 },

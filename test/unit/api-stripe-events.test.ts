@@ -1,8 +1,9 @@
 import { buildTestEvent, type TestEventInput } from '../../src/cli/send-test-event';
-import { classifyEvent, stripeEventEnvelope, type StripeEventEnvelope } from '../../src/api/stripe-events';
+import { classifyEvent, snapshotOfSubscription, stripeEventEnvelope, type StripeEventEnvelope } from '../../src/api/stripe-events';
 import { loadPlanCatalogue } from '../../src/plans';
 
 const plans = loadPlanCatalogue();
+const created = new Date(1_700_000_000_000);
 
 function envelope(input: TestEventInput, patch: (object: Record<string, unknown>) => void = () => undefined): StripeEventEnvelope {
   const e = buildTestEvent({ created: 1_700_000_000, ...input });
@@ -11,8 +12,10 @@ function envelope(input: TestEventInput, patch: (object: Record<string, unknown>
 }
 
 describe('stripeEventEnvelope', () => {
-  it('accepts what Stripe sends and what the CLI builds', () => {
-    expect(stripeEventEnvelope.safeParse(buildTestEvent({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'starter' })).success).toBe(true);
+  it('accepts what Stripe sends and what the CLI builds from Stripe fixtures', () => {
+    for (const type of ['payment_intent.succeeded', 'invoice.paid', 'checkout.session.completed', 'customer.subscription.created'] as const) {
+      expect(stripeEventEnvelope.safeParse(buildTestEvent({ type, customer: 'cus_1', plan: 'starter' })).success).toBe(true);
+    }
   });
 
   it.each([
@@ -28,101 +31,119 @@ describe('stripeEventEnvelope', () => {
   });
 });
 
-describe('classifyEvent', () => {
-  it('maps a payment with a subscription id in its metadata to that subscription', () => {
-    const result = classifyEvent(envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'pro', subscription: 'sub_1' }), plans);
-    expect(result).toEqual({
-      action: 'apply',
-      intent: expect.objectContaining({
-        kind: 'payment_succeeded',
-        eventType: 'payment_intent.succeeded',
+describe('classifyEvent: subscriptions', () => {
+  it.each(['customer.subscription.created', 'customer.subscription.updated', 'customer.subscription.paused', 'customer.subscription.resumed'] as const)(
+    '%s carries the subscription: status and the plan its price lookup_key selects',
+    (type) => {
+      const result = classifyEvent(envelope({ type, customer: 'cus_1', subscription: 'sub_1', plan: 'pro', status: 'trialing' }), plans);
+      expect(result).toEqual({
+        action: 'subscription',
+        eventId: expect.stringMatching(/^evt_/) as unknown,
+        eventType: type,
+        created,
         customerId: 'cus_1',
         subscriptionId: 'sub_1',
-        plan: 'pro',
-        created: new Date(1_700_000_000_000),
-      }) as unknown,
-    });
+        snapshot: { id: 'sub_1', customerId: 'cus_1', status: 'trialing', plan: 'pro' },
+      });
+    },
+  );
+
+  it('a deleted subscription is canceled whatever its payload says', () => {
+    const result = classifyEvent(envelope({ type: 'customer.subscription.deleted', customer: 'cus_1', subscription: 'sub_1' }, (o) => (o.status = 'active')), plans);
+    expect(result).toMatchObject({ action: 'subscription', snapshot: { status: 'canceled' } });
   });
 
-  it('finds the subscription of an expanded invoice when the metadata has none', () => {
-    const e = envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'pro' }, (o) => {
-      o.invoice = { id: 'in_1', parent: { subscription_details: { subscription: { id: 'sub_9' } } } };
-    });
-    expect(classifyEvent(e, plans)).toMatchObject({ action: 'apply', intent: { subscriptionId: 'sub_9' } });
-  });
-
-  it('maps a payment without any subscription to the customer (no subscriptionId)', () => {
-    const result = classifyEvent(envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'starter' }), plans);
-    expect(result.action).toBe('apply');
-    expect(result.action === 'apply' && result.intent.subscriptionId).toBeFalsy();
-  });
-
-  it('accepts an expanded customer object', () => {
-    const e = envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'starter' }, (o) => {
-      o.customer = { id: 'cus_77', object: 'customer' };
-    });
-    expect(classifyEvent(e, plans)).toMatchObject({ action: 'apply', intent: { customerId: 'cus_77' } });
+  it('a price that selects no plan leaves the plan out and says why', () => {
+    const result = classifyEvent(envelope({ type: 'customer.subscription.created', customer: 'cus_1', subscription: 'sub_1', plan: 'gold' }), plans);
+    expect(result).toMatchObject({ action: 'subscription', snapshot: { status: 'active', planNote: expect.stringContaining('lookup_key "gold"') as unknown } });
+    expect(result).not.toHaveProperty('snapshot.plan');
   });
 
   it.each([
-    ['an unknown plan', (o: Record<string, unknown>) => (o.metadata = { plan: 'platinum' }), /"platinum" is not a plan of the catalogue \(starter, pro, enterprise\)/],
-    ['no customer', (o: Record<string, unknown>) => (o.customer = null), /no customer/],
-    ['a malformed customer', (o: Record<string, unknown>) => (o.customer = 42), /not in the expected shape: customer/],
-    ['a subscription_id that is not one', (o: Record<string, unknown>) => (o.metadata = { plan: 'starter', subscription_id: 'nope' }), /not a Stripe subscription id/],
-  ])('ignores a successful payment with %s, with the reason', (_what, patch, reason) => {
-    const result = classifyEvent(envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'starter' }, patch), plans);
+    ['invoice.paid', {}],
+    ['invoice.payment_failed', {}],
+    ['checkout.session.completed', {}],
+    ['checkout.session.completed', { paymentStatus: 'no_payment_required' }],
+  ] as const)('%s names only the subscription: it must be read from the Stripe API', (type, extra) => {
+    const result = classifyEvent(envelope({ type, customer: 'cus_1', subscription: 'sub_9', ...extra }), plans);
+    expect(result).toEqual({ action: 'subscription', eventId: expect.any(String) as unknown, eventType: type, created, customerId: 'cus_1', subscriptionId: 'sub_9' });
+  });
+
+  it('an invoice of API versions before 2025-03-31 names its subscription at the top level', () => {
+    const result = classifyEvent(envelope({ type: 'invoice.paid', customer: 'cus_1' }, (o) => Object.assign(o, { parent: null, subscription: 'sub_old' })), plans);
+    expect(result).toMatchObject({ action: 'subscription', subscriptionId: 'sub_old' });
+  });
+
+  it.each([
+    ['an unpaid checkout', { type: 'checkout.session.completed', paymentStatus: 'unpaid' }, /payment_status is "unpaid"/],
+    ['a one-off checkout', { type: 'checkout.session.completed', mode: 'payment' }, /"payment" mode/],
+    ['an invoice of no subscription', { type: 'invoice.paid', patch: (o: Record<string, unknown>) => (o.parent = null) }, /no subscription/],
+  ] as const)('ignores %s', (_what, spec, reason) => {
+    const { patch, ...input } = spec as TestEventInput & { patch?: (o: Record<string, unknown>) => void };
+    const result = classifyEvent(envelope({ subscription: 'sub_1', ...input, customer: 'cus_1' }, patch), plans);
     expect(result).toEqual({ action: 'ignore', reason: expect.stringMatching(reason) as unknown });
   });
+});
 
-  it('leaves a missing plan for the lifecycle to decide (a renewal of a known subscription needs none)', () => {
-    const result = classifyEvent(envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', subscription: 'sub_1' }), plans);
-    expect(result).toMatchObject({ action: 'apply', intent: { kind: 'payment_succeeded', subscriptionId: 'sub_1' } });
-    expect(result.action === 'apply' && result.intent.plan).toBeUndefined();
+describe('classifyEvent: payments', () => {
+  it('a payment with metadata.plan and no subscription is a one-off payment of the customer', () => {
+    const result = classifyEvent(envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'starter' }), plans);
+    expect(result).toMatchObject({ action: 'one-off', customerId: 'cus_1', paid: true, plan: 'starter' });
   });
 
-  it('maps a failed invoice to its subscription (current and pre-2025 payload shapes)', () => {
-    const current = classifyEvent(envelope({ type: 'invoice.payment_failed', customer: 'cus_1', subscription: 'sub_1', plan: 'pro' }), plans);
-    expect(current).toMatchObject({ action: 'apply', intent: { kind: 'payment_failed', subscriptionId: 'sub_1', plan: 'pro', customerId: 'cus_1' } });
-    const legacy = classifyEvent(
-      envelope({ type: 'invoice.payment_failed', customer: 'cus_1' }, (o) => {
-        o.parent = null;
-        o.subscription = 'sub_2';
-      }),
-      plans,
-    );
-    expect(legacy).toMatchObject({ action: 'apply', intent: { kind: 'payment_failed', subscriptionId: 'sub_2' } });
+  it('a failed one-off payment is a one-off failure', () => {
+    const result = classifyEvent(envelope({ type: 'payment_intent.payment_failed', customer: 'cus_1', plan: 'starter' }), plans);
+    expect(result).toMatchObject({ action: 'one-off', paid: false });
   });
 
-  it('keeps a failed payment with an unknown plan, noting it (the failure still matters)', () => {
-    const result = classifyEvent(envelope({ type: 'payment_intent.payment_failed', customer: 'cus_1', plan: 'platinum', subscription: 'sub_1' }), plans);
-    expect(result).toMatchObject({ action: 'apply', intent: { kind: 'payment_failed', note: 'unknown plan "platinum" ignored' } });
-    expect(result.action === 'apply' && result.intent.plan).toBeUndefined();
+  it('a payment naming its subscription and plan shows that subscription active on that plan', () => {
+    const result = classifyEvent(envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'pro', subscription: 'sub_1' }), plans);
+    expect(result).toMatchObject({ action: 'subscription', subscriptionId: 'sub_1', snapshot: { id: 'sub_1', customerId: 'cus_1', status: 'active', plan: 'pro' } });
   });
 
-  it('reads a subscription update: metadata.plan, else the price lookup_key, else the price metadata', () => {
-    const fromMetadata = envelope({ type: 'customer.subscription.updated', customer: 'cus_1', subscription: 'sub_1', plan: 'pro', status: 'past_due' });
-    expect(classifyEvent(fromMetadata, plans)).toMatchObject({ action: 'apply', intent: { kind: 'subscription_updated', plan: 'pro', subscriptionStatus: 'past_due', subscriptionId: 'sub_1' } });
-
-    const fromLookupKey = envelope({ type: 'customer.subscription.updated', customer: 'cus_1', subscription: 'sub_1', plan: 'enterprise' }, (o) => {
-      o.metadata = {};
-    });
-    expect(classifyEvent(fromLookupKey, plans)).toMatchObject({ action: 'apply', intent: { plan: 'enterprise' } });
-
-    const fromPriceMetadata = envelope({ type: 'customer.subscription.updated', customer: 'cus_1', subscription: 'sub_1' }, (o) => {
-      o.items = { data: [{ price: { lookup_key: null, metadata: { plan: 'starter' } } }] };
-    });
-    expect(classifyEvent(fromPriceMetadata, plans)).toMatchObject({ action: 'apply', intent: { plan: 'starter' } });
+  it("a Stripe Billing payment (no metadata) is resolved through the invoice it paid", () => {
+    const e = envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', billing: true });
+    expect(classifyEvent(e, plans)).toMatchObject({ action: 'resolve-payment', customerId: 'cus_1', paymentIntentId: (e.data.object as { id: string }).id });
   });
 
-  it('treats a deleted subscription as canceled whatever its payload says', () => {
-    const e = envelope({ type: 'customer.subscription.deleted', customer: 'cus_1', subscription: 'sub_1' }, (o) => {
-      o.status = 'active';
-    });
-    expect(classifyEvent(e, plans)).toMatchObject({ action: 'apply', intent: { kind: 'subscription_deleted', subscriptionStatus: 'canceled' } });
+  it.each([
+    ['a failed subscription payment (Stripe still retries; the status decides)', { type: 'payment_intent.payment_failed', plan: 'starter', subscription: 'sub_1' }, /status decides/],
+    ['a failed payment with no plan', { type: 'payment_intent.payment_failed', billing: true }, /not a one-off payment/],
+    ['an unknown plan', { type: 'payment_intent.succeeded', plan: 'gold' }, /"gold" is not a plan/],
+    ['a malformed subscription id', { type: 'payment_intent.succeeded', plan: 'starter', subscription: 'nope' }, /not a Stripe subscription id/],
+  ] as const)('ignores %s', (_what, input, reason) => {
+    expect(classifyEvent(envelope({ ...input, customer: 'cus_1' }), plans)).toEqual({ action: 'ignore', reason: expect.stringMatching(reason) as unknown });
   });
 
-  it('ignores event types it does not handle', () => {
-    const e = { ...envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'starter' }), type: 'charge.refunded' };
-    expect(classifyEvent(e, plans)).toEqual({ action: 'ignore', reason: 'event type charge.refunded is not handled' });
+  it('ignores a payment with no customer and an event type it does not handle', () => {
+    expect(classifyEvent(envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'starter' }, (o) => (o.customer = null)), plans)).toMatchObject({ action: 'ignore', reason: /no customer/ });
+    const other = stripeEventEnvelope.parse({ ...buildTestEvent({ type: 'invoice.paid', customer: 'cus_1' }), type: 'charge.refunded' });
+    expect(classifyEvent(other, plans)).toEqual({ action: 'ignore', reason: 'event type charge.refunded is not handled' });
+  });
+});
+
+describe('snapshotOfSubscription: the plan of a price', () => {
+  const catalogue = loadPlanCatalogue(
+    JSON.stringify(
+      plans.ids().map((id) => ({ ...plans.get(id), ...(id === 'starter' ? { stripe: { lookupKeys: ['starter-monthly'], priceIds: ['price_1PgafmB7WZ01zgkW6dKueIc5'] } } : {}) })),
+    ),
+  );
+  const sub = (price: Record<string, unknown>, metadata: Record<string, string> = {}) => ({ id: 'sub_1', customer: 'cus_1', status: 'active', metadata, items: { data: [{ price }] } });
+
+  it('a listed lookup key, then a listed price id, then price or product metadata.plan', () => {
+    expect(snapshotOfSubscription(sub({ id: 'price_x', lookup_key: 'starter-monthly' }), catalogue)).toMatchObject({ plan: 'starter' });
+    expect(snapshotOfSubscription(sub({ id: 'price_1PgafmB7WZ01zgkW6dKueIc5', lookup_key: null }), catalogue)).toMatchObject({ plan: 'starter' });
+    expect(snapshotOfSubscription(sub({ id: 'price_x', metadata: { plan: 'pro' } }), catalogue)).toMatchObject({ plan: 'pro' });
+    expect(snapshotOfSubscription(sub({ id: 'price_x', product: { id: 'prod_1', metadata: { plan: 'enterprise' } } }), catalogue)).toMatchObject({ plan: 'enterprise' });
+  });
+
+  it('once any plan lists lookup keys, a lookup key equal to a plan id no longer selects it by name', () => {
+    expect(snapshotOfSubscription(sub({ id: 'price_x', lookup_key: 'pro' }), catalogue)).toMatchObject({ planNote: expect.stringContaining('selects no plan') as unknown });
+    expect(snapshotOfSubscription(sub({ id: 'price_x', lookup_key: 'pro' }), plans)).toMatchObject({ plan: 'pro' });
+  });
+
+  it('falls back to the subscription metadata.plan, and reports a shape it cannot read', () => {
+    expect(snapshotOfSubscription(sub({ id: 'price_x' }, { plan: 'pro' }), plans)).toMatchObject({ plan: 'pro' });
+    expect(snapshotOfSubscription({ id: 'nope' }, plans)).toEqual({ error: expect.stringContaining('not in the expected shape') as unknown });
   });
 });

@@ -7,6 +7,7 @@ import type { Express } from 'express';
 import pino from 'pino';
 import { createAdminApp, createApp, type ApiDeps } from '../../src/api/app';
 import { createMetrics } from '../../src/api/metrics';
+import { unconfiguredStripe } from '../../src/api/stripe-api';
 import { ADMIN_ROUTES, PUBLIC_ROUTES, openApiDocument, openApiPath } from '../../src/api/openapi';
 import type { TenantWorkflows } from '../../src/api/temporal';
 import { createDb } from '../../src/db/client';
@@ -50,7 +51,8 @@ describe('OpenAPI description', () => {
     logger: pino({ level: 'silent' }),
     metrics: createMetrics({ defaultMetrics: false }),
     auth: { jwtSecret: 'x'.repeat(32), issuer: 'i', audience: 'a', clockToleranceSeconds: 0, serviceToken: 'y'.repeat(32) },
-    webhook: { secret: 'whsec_x', toleranceSeconds: 300, bodyLimit: '256kb', graceSeconds: 0 },
+    webhook: { secret: 'whsec_x', toleranceSeconds: 300, bodyLimit: '256kb', graceSeconds: 0, livemode: false, suspendStatuses: new Set(['unpaid', 'paused']) },
+    stripe: unconfiguredStripe,
     statusQueryTimeoutMs: 100,
     readyTimeoutMs: 100,
   };
