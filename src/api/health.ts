@@ -1,8 +1,10 @@
 /**
  * GET /healthz: the process is up (no dependency is asked: a liveness probe must not restart the
  * API because PostgreSQL is down).
- * GET /readyz: PostgreSQL answers `SELECT 1` and Temporal answers GetSystemInfo, each within a
- * short deadline; otherwise 503 naming what failed. Also 503 while shutting down.
+ * GET /readyz: PostgreSQL answers `SELECT 1` within a short deadline; otherwise 503 naming it. Also
+ * 503 while shutting down. Temporal (GetSystemInfo) is checked and reported, but an unreachable
+ * Temporal only makes the answer `degraded` (200): the webhook commits to the outbox and keeps
+ * accepting Stripe's deliveries while Temporal is away, so load balancers must keep sending them.
  */
 import express, { type Router } from 'express';
 import type { Logger } from 'pino';
@@ -51,10 +53,11 @@ export function healthRouter(deps: HealthDeps): Router {
       check('temporal', () => deps.workflows.ping(deps.readyTimeoutMs)),
     ]);
     const checks = { postgres, temporal };
-    const failed = Object.entries(checks).filter(([, c]) => !c.ok).map(([name]) => name);
     if (deps.draining()) throw new HttpProblem('not-ready', 'the service is shutting down', { checks, failed: ['shutdown'] });
-    if (failed.length > 0) {
-      throw new HttpProblem('not-ready', `not ready: ${failed.join(' and ')} ${failed.length > 1 ? 'are' : 'is'} unavailable`, { checks, failed }, { 'Retry-After': '5' });
+    if (!postgres.ok) throw new HttpProblem('not-ready', 'not ready: postgres is unavailable', { checks, failed: ['postgres'] }, { 'Retry-After': '5' });
+    if (!temporal.ok) {
+      res.json({ status: 'degraded', checks, degraded: ['temporal'], detail: 'Temporal is unavailable: events are accepted and queued in the outbox until it is back' });
+      return;
     }
     res.json({ status: 'ready', checks });
   });

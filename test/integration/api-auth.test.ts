@@ -44,7 +44,7 @@ describe('API authentication and the internal endpoints (real stack)', () => {
       // Alice pays through Stripe; Bob is a Phase-2 user the internal service provisions for.
       const alice = newCustomer();
       const aliceTenant = track(tenantIdForCustomer(alice));
-      expect((await postEvent(api, event({ type: 'payment_intent.succeeded', customer: alice, plan: 'starter' }))).body).toMatchObject({ outcome: 'dispatched' });
+      expect((await postEvent(api, event({ type: 'payment_intent.succeeded', customer: alice, plan: 'starter' }))).body).toMatchObject({ outcome: 'queued' });
       const aliceId = (await db.user.findUniqueOrThrow({ where: { stripeCustomerId: alice } })).id;
       const bob = await db.user.create({ data: { email: 'bob@example.test' } });
       const aliceToken = await userToken(aliceId);

@@ -4,6 +4,8 @@
  */
 import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { V1Deployment, V1Namespace } from '@kubernetes/client-node';
@@ -18,6 +20,7 @@ import type { Db } from '../../src/db/client';
 import type { Kube } from '../../src/k8s/client';
 import { env, eventually, realDeps, uniqueTaskQueue, withWorker } from './helpers';
 import type { TenantView } from '../../src/api/tenants';
+import { loadPlanCatalogue } from '../../src/plans';
 
 export const workflowsPath = require.resolve('../../src/workflows');
 
@@ -26,6 +29,28 @@ export const JWT = { secret: randomBytes(32).toString('hex'), issuer: 'https://a
 export const SERVICE_TOKEN = randomBytes(32).toString('base64url');
 
 export const newCustomer = (): string => `cus_test_${randomBytes(8).toString('hex')}`;
+
+/**
+ * stripe-mock answers every subscription read with Stripe's fixture subscription (the id it was
+ * asked for, the fixture's customer and price), so events whose subscription is read from the API
+ * belong to that customer, and the test catalogue maps the fixture's price to a plan.
+ */
+const stripeFixtures = JSON.parse(readFileSync(path.resolve(__dirname, '../fixtures/stripe/objects.json'), 'utf8')) as {
+  subscription: { customer: string; items: { data: Array<{ price: { id: string } }> } };
+};
+export const FIXTURE_CUSTOMER = stripeFixtures.subscription.customer;
+export const FIXTURE_PRICE = stripeFixtures.subscription.items.data[0]!.price.id;
+export const FIXTURE_PRICE_PLAN = 'starter';
+
+/** The default catalogue, with Stripe selectors: lookup keys named like the plans, the fixture price → starter. */
+export const TEST_PLANS_JSON = JSON.stringify(
+  loadPlanCatalogue()
+    .ids()
+    .map((id) => {
+      const plan = loadPlanCatalogue().get(id);
+      return { ...plan, stripe: { lookupKeys: [id], ...(id === FIXTURE_PRICE_PLAN ? { priceIds: [FIXTURE_PRICE] } : {}) } };
+    }),
+);
 export const newSubscription = (): string => `sub_test_${randomBytes(8).toString('hex')}`;
 
 export interface RunningApi {
@@ -41,6 +66,10 @@ export interface StartApiOptions {
   taskQueue: string;
   databaseUrl?: string;
   temporalAddress?: string;
+  /** The Stripe API's base URL (default: the stack's stripe-mock). */
+  stripeApiBase?: string;
+  /** Start the outbox dispatcher (default true), as the API process does. */
+  dispatcher?: boolean;
   env?: Record<string, string>;
 }
 
@@ -59,9 +88,17 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     PORT: '0',
     DEPROVISION_GRACE_SECONDS: '0',
     LOG_LEVEL: process.env.API_TEST_LOG_LEVEL ?? 'silent',
+    STRIPE_API_KEY: 'sk_test_123',
+    STRIPE_API_BASE: options.stripeApiBase ?? env('STRIPE_MOCK_URL'),
+    STRIPE_TIMEOUT_MS: '2000',
+    STRIPE_MAX_RETRIES: '0',
+    PLANS_JSON: TEST_PLANS_JSON,
+    OUTBOX_POLL_MS: '200',
+    OUTBOX_MAX_BACKOFF_MS: '2000',
     ...options.env,
   });
   const runtime = createApiRuntime(config);
+  if (options.dispatcher !== false) runtime.dispatcher.start();
   const server = createHttpServer(createApp(runtime.deps));
   const admin = createHttpServer(createAdminApp(runtime.deps));
   server.listen(0, '127.0.0.1');

@@ -1,12 +1,16 @@
 /**
- * PostgreSQL or Temporal goes away (a TCP proxy in front of each, stopped by the test; the shared
- * servers keep running): readiness names the one that failed, the webhook answers 503 so that
- * Stripe retries, nothing is lost, and after recovery the retried event provisions exactly once.
+ * PostgreSQL, Temporal or the Stripe API goes away (a TCP proxy in front of each, stopped by the
+ * test; the shared servers keep running). PostgreSQL, or the Stripe API when an event needs it:
+ * the webhook answers 503 so that Stripe retries, and the redelivery provisions exactly once.
+ * Temporal: the webhook keeps answering 2xx, the outbox holds the dispatch, and the tenant
+ * provisions exactly once when Temporal is back.
  */
 import { tenantIdForSubscription } from '../../src/api/ids';
 import { problemType } from '../../src/api/problem';
 import { tenantWorkflowId } from '../../src/contract';
 import {
+  FIXTURE_CUSTOMER,
+  FIXTURE_PRICE_PLAN,
   event,
   get,
   newCustomer,
@@ -15,6 +19,7 @@ import {
   userToken,
   waitForApiStatus,
   waitForNamespaceGone,
+  waitForRowStatus,
   withApiStack,
   workflowRuns,
   type HttpAnswer,
@@ -71,12 +76,12 @@ describe('the API when PostgreSQL or Temporal is unreachable (real stack behind 
 
         await proxy.start();
         const accepted = await redeliverUntilAccepted(api, paid);
-        expect(accepted.body).toMatchObject({ outcome: 'dispatched', tenantId });
+        expect(accepted.body).toMatchObject({ outcome: 'queued', tenantId });
         expect((await get(api, '/readyz')).status).toBe(200);
 
         const token = await userToken(String(accepted.body.userId));
         await waitForApiStatus(api, token, tenantId, 'active');
-        expect(await db.stripeEvent.findUniqueOrThrow({ where: { id: String(paid.id) } })).toMatchObject({ outcome: 'dispatched', attempts: 1 });
+        expect(await db.stripeEvent.findUniqueOrThrow({ where: { id: String(paid.id) } })).toMatchObject({ outcome: 'queued', attempts: 1 });
         expect(await workflowRuns(temporal.client, tenantId)).toBe(1);
         expect(await db.tenant.count({ where: { id: tenantId } })).toBe(1);
 
@@ -88,7 +93,7 @@ describe('the API when PostgreSQL or Temporal is unreachable (real stack behind 
     }
   });
 
-  it('Temporal unreachable: not ready, 503 with the event kept as received; after recovery the retry provisions once', async () => {
+  it('Temporal unreachable: the webhook still answers 2xx and queues; once Temporal is back the tenant provisions exactly once', async () => {
     const proxy = TcpProxy.forAddress(env('TEMPORAL_ADDRESS'));
     await proxy.start();
     try {
@@ -102,32 +107,67 @@ describe('the API when PostgreSQL or Temporal is unreachable (real stack behind 
           const paid = event({ type: 'payment_intent.succeeded', customer, plan: 'starter', subscription });
 
           await proxy.stop();
+          // Still ready for Stripe's deliveries (load balancers keep sending), and says what is missing.
           const ready = await get(api, '/readyz');
-          expect(ready.status).toBe(503);
-          expect(ready.body).toMatchObject({ failed: ['temporal'], checks: { postgres: { ok: true }, temporal: { ok: false } } });
-          expectUnavailable(await postEvent(api, paid), 'temporal');
-          // Recorded as received (so nothing is lost), but nothing of its processing was kept.
-          expect(await db.stripeEvent.findUniqueOrThrow({ where: { id: String(paid.id) } })).toMatchObject({ outcome: 'received', attempts: 1 });
-          expect(await db.tenant.count({ where: { id: tenantId } })).toBe(0);
-          expect(await db.subscription.count({ where: { stripeSubscriptionId: subscription } })).toBe(0);
+          expect(ready.status).toBe(200);
+          expect(ready.body).toMatchObject({ status: 'degraded', degraded: ['temporal'], checks: { postgres: { ok: true }, temporal: { ok: false } } });
+          const accepted = await postEvent(api, paid);
+          expect(accepted.status).toBe(200);
+          expect(accepted.body).toMatchObject({ outcome: 'queued', tenantId });
+          expect(await db.stripeEvent.findUniqueOrThrow({ where: { id: String(paid.id) } })).toMatchObject({ outcome: 'queued', attempts: 1 });
+          expect(await db.tenant.findUniqueOrThrow({ where: { id: tenantId } })).toMatchObject({ status: 'provisioning' });
+          // The dispatcher keeps trying, and says why it has not delivered.
+          await eventually(async () => {
+            const row = await db.outboxMessage.findFirst({ where: { sourceId: String(paid.id) } });
+            return row && row.attempts >= 2 && row.deliveredAt === null && row.lastError ? row : undefined;
+          }, 60_000, 'outbox row retried while Temporal is away');
+          // A redelivery meanwhile is a duplicate: nothing is queued twice.
+          expect((await postEvent(api, paid)).body).toMatchObject({ outcome: 'duplicate' });
 
           await proxy.start();
-          const accepted = await redeliverUntilAccepted(api, paid);
-          expect(accepted.body).toMatchObject({ outcome: 'dispatched', tenantId });
-          const row = await db.stripeEvent.findUniqueOrThrow({ where: { id: String(paid.id) } });
-          expect(row.outcome).toBe('dispatched');
-          expect(row.attempts).toBeGreaterThanOrEqual(2);
-
           const token = await userToken(String(accepted.body.userId));
           await waitForApiStatus(api, token, tenantId, 'active');
           expect(await workflowRuns(temporal.client, tenantId)).toBe(1);
           expect(await db.tenantStep.count({ where: { tenantId, step: 'recordTenant' } })).toBe(1);
-          expect((await postEvent(api, paid)).body).toMatchObject({ outcome: 'duplicate' });
+          const rows = await db.outboxMessage.findMany({ where: { sourceId: String(paid.id) } });
+          expect(rows).toHaveLength(1);
+          expect(rows[0]).toMatchObject({ deliveredAt: expect.any(Date) as unknown, result: expect.stringMatching(/^signaled resume/) as unknown });
 
           await postEvent(api, event({ type: 'customer.subscription.deleted', customer, subscription }));
           await waitForNamespaceGone(kube, tenantId);
         },
       );
+    } finally {
+      await proxy.stop();
+    }
+  });
+
+  it('the Stripe API unreachable when an event needs it: 503 and nothing decided; the redelivery provisions', async () => {
+    const proxy = TcpProxy.forAddress(new URL(env('STRIPE_MOCK_URL')).host);
+    await proxy.start();
+    try {
+      await withApiStack({ prefix: 'api-stripe-down', db, client: temporal.client, api: { stripeApiBase: `http://${proxy.address}` } }, async ({ api, track }) => {
+        const subscription = newSubscription();
+        const tenantId = track(tenantIdForSubscription(subscription));
+        // invoice.paid names only its subscription: the webhook must read it from the Stripe API.
+        const paid = event({ type: 'invoice.paid', customer: FIXTURE_CUSTOMER, subscription });
+
+        await proxy.stop();
+        expectUnavailable(await postEvent(api, paid), 'stripe');
+        expect(await db.stripeEvent.findUniqueOrThrow({ where: { id: String(paid.id) } })).toMatchObject({ outcome: 'received' });
+        expect(await db.tenant.count({ where: { id: tenantId } })).toBe(0);
+        expect(await db.outboxMessage.count({ where: { sourceId: String(paid.id) } })).toBe(0);
+
+        await proxy.start();
+        const accepted = await redeliverUntilAccepted(api, paid);
+        expect(accepted.body).toMatchObject({ outcome: 'queued', tenantId });
+        await waitForRowStatus(db, tenantId, 'active');
+        expect(await db.subscription.findUniqueOrThrow({ where: { stripeSubscriptionId: subscription } })).toMatchObject({ status: 'active', plan: FIXTURE_PRICE_PLAN, tenantId });
+        expect(await workflowRuns(temporal.client, tenantId)).toBe(1);
+
+        await postEvent(api, event({ type: 'customer.subscription.deleted', customer: FIXTURE_CUSTOMER, subscription }));
+        await waitForNamespaceGone(kube, tenantId);
+      });
     } finally {
       await proxy.stop();
     }

@@ -49,7 +49,7 @@ describe('Stripe webhook on the real stack', () => {
 
       const res = await postEvent(api, paid);
       expect(res.status).toBe(200);
-      expect(res.body).toMatchObject({ received: true, eventId: paid.id, outcome: 'dispatched', tenantId });
+      expect(res.body).toMatchObject({ received: true, eventId: paid.id, outcome: 'queued', tenantId });
 
       // Phase-2 links: the customer's user, the subscription's tenant.
       const userId = await userOf(customer);
@@ -75,11 +75,11 @@ describe('Stripe webhook on the real stack', () => {
       expect(one.body).toMatchObject({ tenantId, status: 'active', plan: 'starter' });
       expect(await readNamespace(kube, tenantId)).toBeDefined();
       expect((await appDeployment(kube, tenantId))?.status?.readyReplicas).toBe(plans.get('starter').app.replicas);
-      expect(await db.stripeEvent.findUniqueOrThrow({ where: { id: String(paid.id) } })).toMatchObject({ outcome: 'dispatched', tenantId, attempts: 1 });
+      expect(await db.stripeEvent.findUniqueOrThrow({ where: { id: String(paid.id) } })).toMatchObject({ outcome: 'queued', tenantId, attempts: 1 });
 
       const deleted = await postEvent(api, event({ type: 'customer.subscription.deleted', customer, plan: 'starter', subscription }));
       expect(deleted.status).toBe(200);
-      expect(deleted.body).toMatchObject({ outcome: 'dispatched', tenantId });
+      expect(deleted.body).toMatchObject({ outcome: 'queued', tenantId });
       await waitForNamespaceGone(kube, tenantId);
       await waitForApiStatus(api, token, tenantId, 'deprovisioned');
       expect(await db.subscription.findUniqueOrThrow({ where: { stripeSubscriptionId: subscription } })).toMatchObject({ status: 'canceled', tenantId });
@@ -95,7 +95,7 @@ describe('Stripe webhook on the real stack', () => {
       const answers = await Promise.all(Array.from({ length: 10 }, () => postEvent(api, paid)));
       expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200));
       const outcomes = answers.map((a) => a.body.outcome).sort();
-      expect(outcomes.filter((o) => o === 'dispatched')).toHaveLength(1);
+      expect(outcomes.filter((o) => o === 'queued')).toHaveLength(1);
       expect(outcomes.filter((o) => o === 'duplicate')).toHaveLength(9);
 
       const token = await userToken(await userOf(customer));
@@ -127,7 +127,7 @@ describe('Stripe webhook on the real stack', () => {
 
       const first = await postEvent(api, deleted);
       expect(first.status).toBe(200);
-      expect(first.body).toMatchObject({ outcome: 'dispatched', tenantId });
+      expect(first.body).toMatchObject({ outcome: 'queued', tenantId });
       const late = await postEvent(api, paid);
       expect(late.status).toBe(200);
       expect(late.body).toMatchObject({ outcome: 'ignored', tenantId });
@@ -158,7 +158,7 @@ describe('Stripe webhook on the real stack', () => {
       expect((await quota(tenantId))?.spec?.hard).toMatchObject({ 'limits.cpu': plans.get('starter').quota.limitsCpu, pods: String(plans.get('starter').quota.pods) });
 
       const upgrade = await postEvent(api, event({ type: 'customer.subscription.updated', customer, plan: 'pro', subscription, created: now }));
-      expect(upgrade.body).toMatchObject({ outcome: 'dispatched' });
+      expect(upgrade.body).toMatchObject({ outcome: 'queued' });
       const pro = plans.get('pro');
       await eventually(async () => {
         const hard = (await quota(tenantId))?.spec?.hard;
@@ -177,26 +177,33 @@ describe('Stripe webhook on the real stack', () => {
       await waitForNamespaceGone(kube, tenantId);
     }));
 
-  it('a failed payment scales the app to zero; a later payment brings the plan\'s replicas back', () =>
+  it('a failed subscription payment alone suspends nothing; unpaid scales the app to zero; active again brings the replicas back', () =>
     stack('api-suspend', async ({ api, track }) => {
       const customer = newCustomer();
       const subscription = newSubscription();
       const tenantId = track(tenantIdForSubscription(subscription));
       const now = Math.floor(Date.now() / 1000);
       const replicas = plans.get('pro').app.replicas;
-      await postEvent(api, event({ type: 'payment_intent.succeeded', customer, plan: 'pro', subscription, created: now - 20 }));
+      await postEvent(api, event({ type: 'payment_intent.succeeded', customer, plan: 'pro', subscription, created: now - 30 }));
       const token = await userToken(await userOf(customer));
       await waitForApiStatus(api, token, tenantId, 'active');
       expect((await appDeployment(kube, tenantId))?.spec?.replicas).toBe(replicas);
 
-      const failed = await postEvent(api, event({ type: 'invoice.payment_failed', customer, subscription, created: now - 10 }));
-      expect(failed.body).toMatchObject({ outcome: 'dispatched', tenantId });
+      // Stripe retries a failed renewal while the subscription is past_due: the tenant keeps running.
+      const failed = await postEvent(api, event({ type: 'payment_intent.payment_failed', customer, plan: 'pro', subscription, created: now - 25 }));
+      expect(failed.body).toMatchObject({ outcome: 'ignored', detail: expect.stringMatching(/status decides/) as unknown });
+      const pastDue = await postEvent(api, event({ type: 'customer.subscription.updated', customer, plan: 'pro', subscription, status: 'past_due', created: now - 20 }));
+      expect(pastDue.body).toMatchObject({ outcome: 'recorded', tenantId });
+      expect(await db.tenant.findUniqueOrThrow({ where: { id: tenantId } })).toMatchObject({ status: 'active' });
+
+      const unpaid = await postEvent(api, event({ type: 'customer.subscription.updated', customer, plan: 'pro', subscription, status: 'unpaid', created: now - 10 }));
+      expect(unpaid.body).toMatchObject({ outcome: 'queued', tenantId });
       await waitForApiStatus(api, token, tenantId, 'suspended');
       await eventually(async () => (await appDeployment(kube, tenantId))?.spec?.replicas === 0, 60_000, 'replicas 0');
-      expect(await db.subscription.findUniqueOrThrow({ where: { stripeSubscriptionId: subscription } })).toMatchObject({ status: 'past_due' });
+      expect(await db.subscription.findUniqueOrThrow({ where: { stripeSubscriptionId: subscription } })).toMatchObject({ status: 'unpaid' });
 
-      const paidAgain = await postEvent(api, event({ type: 'payment_intent.succeeded', customer, plan: 'pro', subscription, created: now }));
-      expect(paidAgain.body).toMatchObject({ outcome: 'dispatched', tenantId });
+      const paidAgain = await postEvent(api, event({ type: 'customer.subscription.updated', customer, plan: 'pro', subscription, status: 'active', created: now }));
+      expect(paidAgain.body).toMatchObject({ outcome: 'queued', tenantId });
       await waitForApiStatus(api, token, tenantId, 'active');
       await eventually(async () => (await appDeployment(kube, tenantId))?.spec?.replicas === replicas, 60_000, `replicas ${replicas}`);
       expect(await workflowRuns(temporal.client, tenantId)).toBe(1);
