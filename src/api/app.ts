@@ -115,6 +115,7 @@ export function createApp(deps: ApiDeps): Express {
       plans: deps.plans,
       auth,
       statusQueryTimeoutMs: deps.statusQueryTimeoutMs,
+      ...(deps.onQueued ? { onQueued: deps.onQueued } : {}),
     }),
   );
   app.use(notFoundHandler());

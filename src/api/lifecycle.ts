@@ -62,7 +62,8 @@ export interface TenantState {
  * `signal`: the running workflow only; when none runs, the signal is moot.
  */
 export type Dispatch =
-  | { op: 'start'; signal: 'resume' | 'suspend'; plan: string; reason?: string }
+  /** `reuse: 'always'`: an explicit internal request may bring back a tenant whose lifecycle ended. */
+  | { op: 'start'; signal: 'resume' | 'suspend'; plan: string; reason?: string; reuse?: 'always' }
   | { op: 'start'; signal: 'deprovision'; plan: string; reason: string; graceSeconds: number }
   | { op: 'signal'; signal: 'resume' | 'suspend'; reason?: string }
   | { op: 'signal'; signal: 'changePlan'; plan: string };

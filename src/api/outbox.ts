@@ -201,7 +201,8 @@ async function send(workflows: TenantWorkflows, p: OutboxPayload): Promise<strin
         : p.signal === 'suspend'
           ? { signal: 'suspend', reason: p.reason ?? 'payment failed' }
           : { signal: 'resume' };
-    const result = await workflows.start({ ...who, plan: p.plan, start, reuse: p.signal === 'deprovision' ? 'never' : 'failed-only' });
+    const reuse = p.signal === 'deprovision' ? 'never' : (p.reuse ?? 'failed-only');
+    const result = await workflows.start({ ...who, plan: p.plan, start, reuse });
     return result.result === 'signaled' ? `signaled ${p.signal} (run ${result.runId})` : `${workflowId} has already finished; not started again`;
   }
   const result = await workflows.signal(

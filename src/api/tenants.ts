@@ -8,7 +8,7 @@
  *   GET  /api/tenants?customerId&userId&status&plan&limit&cursor → 200 { tenants, nextCursor }
  *   GET  /api/tenants/:tenantId   → 200 TenantView of any tenant
  * The service, with an Idempotency-Key header:
- *   POST /api/tenants/provision   { userId, plan, tenantId? }               → 202 { workflowId, tenantId }
+ *   POST /api/tenants/provision   { userId, plan, tenantId? }               → 202 { workflowId, tenantId } (queued in the outbox)
  *   POST /api/tenants/deprovision { tenantId, reason?, graceSeconds? }       → 202 { workflowId, tenantId }
  *     (signals the running workflow, or starts a cleanup run when the tenant's workflow is closed)
  *
@@ -27,6 +27,7 @@ import { principalUserId } from './auth';
 import { isUuid, tenantIdForRequest } from './ids';
 import { PAGE_ORDER, afterCursor, page } from './pagination';
 import { idempotencyKeyOf, requestHash, runIdempotent, storedProblem } from './idempotency';
+import { enqueue } from './outbox';
 import { HttpProblem, validationProblem } from './problem';
 import { deprovisionBody, provisionBody, serviceListQuery, userListQuery, type TenantView } from './schemas';
 import { ensureTenantRow, withTenantLock } from './store';
@@ -38,6 +39,8 @@ export interface TenantsDeps {
   plans: PlanCatalogue;
   auth: ReturnType<typeof createAuth>;
   statusQueryTimeoutMs: number;
+  /** Called after a request queued dispatches in the outbox (the dispatcher's nudge). */
+  onQueued?: () => void;
 }
 
 export type { TenantView } from './schemas';
@@ -190,15 +193,20 @@ export function tenantsRouter(deps: TenantsDeps): Router {
       const user = await db.user.findUnique({ where: { id: input.userId }, select: { id: true, stripeCustomerId: true } });
       if (!user) throw new HttpProblem('unknown-user', `there is no user ${input.userId}`);
       const tenantId = input.tenantId ?? tenantIdForRequest(input.userId, key);
-      return withTenantLock(db, tenantId, async (tx) => {
+      const result = await withTenantLock(db, tenantId, async (tx) => {
         const tenant = await tx.tenant.findUnique({ where: { id: tenantId }, select: { userId: true, plan: true } });
         if (tenant && tenant.userId !== input.userId) throw new HttpProblem('tenant-conflict', `tenant ${tenantId} belongs to another user`);
         if (!tenant) await ensureTenantRow(tx, { tenantId, userId: input.userId, plan: input.plan, status: 'provisioning', customerId: user.stripeCustomerId ?? undefined });
-        // An explicit request may bring back a tenant whose lifecycle ended (failed or deprovisioned).
-        await workflows.start({ tenantId, plan: input.plan, userId: input.userId, customerId: user.stripeCustomerId ?? undefined, start: { signal: 'resume' }, reuse: 'always' });
-        if (tenant && tenant.plan !== input.plan) await workflows.signal(tenantId, { signal: 'changePlan', plan: input.plan });
+        // Committed with the row and delivered by the outbox dispatcher: no lock is held across a
+        // Temporal call. An explicit request may bring back a tenant whose lifecycle ended.
+        await enqueue(tx, `api:provision:${key}`, { tenantId, userId: input.userId, ...(user.stripeCustomerId ? { customerId: user.stripeCustomerId } : {}) }, [
+          { op: 'start', signal: 'resume', plan: input.plan, reuse: 'always' },
+          ...(tenant && tenant.plan !== input.plan ? [{ op: 'signal' as const, signal: 'changePlan' as const, plan: input.plan }] : []),
+        ]);
         return { status: 202, body: { workflowId: tenantWorkflowId(tenantId), tenantId } };
       });
+      deps.onQueued?.();
+      return result;
     });
   });
 
