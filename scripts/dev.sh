@@ -27,6 +27,8 @@ fi
 # shellcheck disable=SC1091
 source .stack/dev.env
 export HELM_BIN=${HELM_BIN:-$(command -v helm)} PORT=${PORT:-8080} DEPROVISION_GRACE_SECONDS=${DEPROVISION_GRACE_SECONDS:-60}
+# The local stack's Stripe API is stripe-mock.
+export STRIPE_API_BASE=${STRIPE_API_BASE:-$STRIPE_MOCK_URL}
 
 npx --no-install tsc -p tsconfig.build.json
 node dist/db/migrate.js
@@ -45,7 +47,9 @@ cat >&2 <<MSG
   Temporal Web UI  $TEMPORAL_UI_URL  (filter: TenantStatus="active")
   API              http://127.0.0.1:$PORT   (GET /healthz, /readyz, /metrics)
   Kubernetes       KUBECONFIG=$KUBECONFIG kubectl get ns -l app.kubernetes.io/managed-by=tenant-provisioner
+  Stripe API       $STRIPE_API_BASE (stripe-mock)
   Send a paid event:  npm run send-test-event -- --customer cus_demo --plan starter
+  A subscription:     npm run send-test-event -- --type customer.subscription.created --customer cus_demo --subscription sub_demo --plan pro
 
 MSG
 wait -n "${pids[@]}"

@@ -3,7 +3,9 @@
  * the tenant it maps to and how to watch it.
  *
  *   node dist/cli/send-test-event.js --customer cus_demo1 --plan starter [--subscription sub_demo1]
- *        [--type payment_intent.succeeded] [--url http://127.0.0.1:8080]
+ *        [--type payment_intent.succeeded | customer.subscription.created | invoice.paid | ...]
+ *        [--status trialing] [--billing] [--url http://127.0.0.1:8080]
+ * Events are built from Stripe's own object fixtures (test/fixtures/stripe/objects.json).
  *   node dist/cli/send-test-event.js --token --user <user-uuid>      # prints a dev JWT only
  *
  * Environment: STRIPE_WEBHOOK_SECRET (to sign), API_URL (default http://127.0.0.1:8080),
