@@ -133,7 +133,7 @@ export function decideSubscription(input: SubscriptionDecisionInput): Decision {
       const settled = linked && sub !== null && statusClass(sub.status, input.suspendStatuses) === 'live' && sub.plan === plan && tenant.plan === plan && (tenant.status === 'active' || tenant.status === 'provisioning');
       if (settled) return { action: 'apply', detail: `${name} ${snapshot.status} on plan ${plan}: already so${note}`, subscription: state, dispatches: [] };
       const dispatches: Dispatch[] = [{ op: 'start', signal: 'resume', plan }];
-      if (tenant && tenant.plan !== plan) dispatches.push({ op: 'signal', signal: 'changePlan', plan });
+      if (tenant && planChanges(plan, tenant, sub)) dispatches.push({ op: 'signal', signal: 'changePlan', plan });
       return {
         action: 'apply',
         detail: `${name} ${snapshot.status}: tenant ${linked ? 'live' : 'provisioned'} on plan ${plan}${note}`,
@@ -148,7 +148,7 @@ export function decideSubscription(input: SubscriptionDecisionInput): Decision {
       const state: SubscriptionState = { status: snapshot.status, plan: recorded, lastEventAt, tenantId: linked ? tenantId : (sub?.tenantId ?? null) };
       const dispatches: Dispatch[] = [];
       if (linked && cls === 'suspended') dispatches.push({ op: 'signal', signal: 'suspend', reason: `stripe subscription ${snapshot.status}` });
-      if (linked && plan && tenant.plan !== plan) dispatches.push({ op: 'signal', signal: 'changePlan', plan });
+      if (linked && plan && planChanges(plan, tenant, sub)) dispatches.push({ op: 'signal', signal: 'changePlan', plan });
       const what = cls === 'suspended' ? 'suspend the tenant' : 'the tenant keeps running while Stripe retries';
       return {
         action: 'apply',
@@ -158,6 +158,15 @@ export function decideSubscription(input: SubscriptionDecisionInput): Decision {
       };
     }
   }
+}
+
+/**
+ * A plan change is due when the plan differs from the tenant row's or from the one last recorded
+ * for the subscription: the row follows only once the workflow has applied a change, so while an
+ * upgrade is in flight a downgrade back must still be sent, though the row shows the old plan.
+ */
+function planChanges(plan: string, tenant: TenantState, sub: SubscriptionState | null): boolean {
+  return tenant.plan !== plan || (sub !== null && sub.plan !== plan);
 }
 
 export interface OneOffDecisionInput {

@@ -157,10 +157,12 @@ export async function processEvent(deps: Pick<WebhookDeps, 'db' | 'stripe' | 'pl
     await db.stripeEvent.updateMany({ where: { id: event.id }, data: { attempts: { increment: 1 } } });
   }
   const ignore = async (reason: string, tenantId?: string): Promise<WebhookResult> => {
-    await db.stripeEvent.updateMany({
+    const { count } = await db.stripeEvent.updateMany({
       where: { id: event.id, ...(options.force ? {} : { outcome: 'received' }) },
       data: { outcome: 'ignored', detail: reason.slice(0, 2000), processedAt: new Date(), ...(tenantId ? { tenantId } : {}) },
     });
+    // A concurrent delivery of the same event finished it first.
+    if (count === 0) return { ...base, outcome: 'duplicate', detail: 'already ignored', ...(tenantId ? { tenantId } : {}) };
     return { ...base, outcome: 'ignored', detail: reason, ...(tenantId ? { tenantId } : {}) };
   };
 

@@ -138,7 +138,7 @@ describe('Stripe Billing on the real stack', () => {
         await postEvent(api, event({ type: 'customer.subscription.deleted', customer: FIXTURE_CUSTOMER, subscription }));
       }
       for (const subscription of subscriptions) await waitForNamespaceGone(kube, tenantIdForSubscription(subscription));
-    }));
+    }), 300_000);
 
   it('a trial (trialing subscription and a $0 invoice, no PaymentIntent) becomes active', () =>
     withApiStack({ prefix: 'billing-trial', db, client: temporal.client }, async ({ api, track }) => {
@@ -153,7 +153,7 @@ describe('Stripe Billing on the real stack', () => {
 
       await postEvent(api, event({ type: 'customer.subscription.deleted', customer: FIXTURE_CUSTOMER, subscription }));
       await waitForNamespaceGone(kube, tenantId);
-    }));
+    }), 300_000);
 
   it('dunning follows the subscription: past_due keeps running, unpaid scales to zero, paid again runs; late deliveries change nothing', () =>
     withApiStack({ prefix: 'billing-dunning', db, client: temporal.client }, async ({ api, track }) => {
@@ -192,7 +192,7 @@ describe('Stripe Billing on the real stack', () => {
 
       await postEvent(api, event({ type: 'customer.subscription.deleted', customer, subscription }));
       await waitForNamespaceGone(kube, tenantId);
-    }));
+    }), 300_000);
 
   it('a one-off customer\'s older payment failure delivered after a newer success does not suspend', () =>
     withApiStack({ prefix: 'billing-oneoff', db, client: temporal.client }, async ({ api, track }) => {
@@ -213,9 +213,9 @@ describe('Stripe Billing on the real stack', () => {
       expect(accepted(await postEvent(api, event({ type: 'payment_intent.payment_failed', customer, plan: 'starter', created: now }))).outcome).toBe('queued');
       await waitForRowStatus(db, tenantId, 'suspended');
 
-      accepted(await post(api, '/api/tenants/deprovision', { tenantId, reason: 'test done' }, { token: SERVICE_TOKEN, idempotencyKey: `done-${tenantId}` }));
+      expect((await post(api, '/api/tenants/deprovision', { tenantId, reason: 'test done' }, { token: SERVICE_TOKEN, idempotencyKey: `done-${tenantId}` })).status).toBe(202);
       await waitForNamespaceGone(kube, tenantId);
-    }));
+    }), 300_000);
 
   it('a price change moves the quota and the app\'s resources up, then back down', () =>
     withApiStack({ prefix: 'billing-plan', db, client: temporal.client }, async ({ api, track }) => {
@@ -240,7 +240,7 @@ describe('Stripe Billing on the real stack', () => {
 
       await postEvent(api, event({ type: 'customer.subscription.deleted', customer, subscription }));
       await waitForNamespaceGone(kube, tenantId);
-    }));
+    }), 300_000);
 
   it('guards: an event of the other mode is ignored; a customer cannot touch another customer\'s subscription', async () => {
     const api = await startApi({ taskQueue: uniqueTaskQueue('billing-guards'), dispatcher: false });

@@ -72,6 +72,12 @@ describe('decideSubscription', () => {
     ]);
   });
 
+  it('a change back while the first change is in flight is still sent (the tenant row lags behind)', () => {
+    // Upgraded to pro (recorded), the workflow not done yet: the row still says starter.
+    const d = decideSubscription(input({ plan: 'starter' }, { subscription: sub({ plan: 'pro' }), tenant: activeTenant }));
+    expect(d.dispatches).toContainEqual({ op: 'signal', signal: 'changePlan', plan: 'starter' });
+  });
+
   it('past_due keeps a running tenant running and provisions none', () => {
     expect(decideSubscription(input({ status: 'past_due' }, { subscription: sub(), tenant: activeTenant }))).toMatchObject({ action: 'apply', dispatches: [], detail: expect.stringMatching(/keeps running/) as unknown });
     const early = decideSubscription(input({ status: 'past_due' }));
