@@ -1,7 +1,8 @@
 /**
  * What the worker tells operators about itself:
  * - the tenant id on every activity log line (the SDK's own lines for each attempt's start,
- *   completion and failure already carry workflow id, run id, activity type, attempt, duration);
+ *   completion and failure already carry workflow id, run id, activity type, attempt, duration),
+ *   and one info line per completed step, visible at the default level;
  * - business metrics (provisions started, succeeded and failed; step durations and failures),
  *   prefixed `tenant_provisioner_`, next to the SDK's own `temporal_` metrics;
  * - a small health port: /healthz (liveness: the worker has not failed), /readyz (it polls), and
@@ -69,6 +70,8 @@ export function activityObservability(metrics: WorkerMetrics): ActivityIntercept
             if (step === 'recordTenant') metrics.provisionsStarted.inc({ plan: typeof arg.plan === 'string' ? arg.plan : 'unknown' });
             if (step === 'setTenantStatus' && arg.status === 'active' && arg.step === 'markActive') metrics.provisionsSucceeded.inc();
             if (step === 'setTenantStatus' && arg.status === 'failed') metrics.provisionsFailed.inc();
+            // At the default level the SDK's own per-attempt lines (debug) are hidden: one line per step done.
+            ctx.log.info('step completed', { step, durationMs: Math.round(seconds * 1000) });
             return result;
           } catch (err) {
             const seconds = (performance.now() - started) / 1000;

@@ -76,6 +76,7 @@ describe('the worker process', () => {
       const activityLines = all.filter((l) => l.activityType === 'deployApp');
       expect(activityLines.length).toBeGreaterThan(0);
       for (const l of activityLines) expect(l).toMatchObject({ tenantId, workflowId: tenantWorkflowId(tenantId), runId });
+      expect(activityLines.find((l) => l.msg === 'step completed')).toMatchObject({ level: 'info', step: 'deployApp' });
       // The SDK's own lines about the workflow come through the bridge with the same ids.
       expect(all.find((l) => l.msg === 'Workflow started')).toMatchObject({ tenantId, workflowId: tenantWorkflowId(tenantId), runId, level: 'debug' });
       expect(out + err).not.toContain(dbPassword);

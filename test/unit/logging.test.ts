@@ -107,8 +107,10 @@ describe('activity observability', () => {
 
     expect(lines.length).toBeGreaterThanOrEqual(5);
     for (const line of lines) expect(line).toMatchObject({ tenantId, workflowId: `tenant-${tenantId}`, runId: 'run-42', activityType: 'setTenantStatus' });
-    expect(lines.map((l) => l.msg)).toEqual(['Activity started', 'doing it', 'Activity completed', 'Activity started', 'Activity failed']);
-    expect(lines[4]).toMatchObject({ level: 'warn', err: { message: `cannot reach postgresql://app:${REDACTED}@db/x` } });
+    expect(lines.map((l) => l.msg)).toEqual(['Activity started', 'doing it', 'step completed', 'Activity completed', 'Activity started', 'Activity failed']);
+    expect(lines[2]).toMatchObject({ level: 'info', step: 'setTenantStatus' });
+    expect(typeof lines[2]!.durationMs).toBe('number');
+    expect(lines[5]).toMatchObject({ level: 'warn', err: { message: `cannot reach postgresql://app:${REDACTED}@db/x` } });
     expect(raw()).not.toContain(SECRETS.password);
 
     const text = await metrics.registry.metrics();
