@@ -8,7 +8,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import path from 'node:path';
 import { createActivities } from '../../src/activities';
 import { EXIT } from '../../src/cli/tenantctl';
-import { JWT, WEBHOOK_SECRET, deprovisionLeftovers, workflowsPath } from './api-harness';
+import { JWT, WEBHOOK_SECRET, deprovisionLeftovers, event, postEvent, workflowsPath } from './api-harness';
 import { buildDist } from './build-dist';
 import { ROOT, env, eventually, realDeps, testDb, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 
@@ -35,6 +35,8 @@ async function spawnApi(taskQueue: string): Promise<ApiProcess> {
       JWT_ISSUER: JWT.issuer,
       JWT_AUDIENCE: JWT.audience,
       SERVICE_TOKEN,
+      STRIPE_API_KEY: 'sk_test_123',
+      STRIPE_API_BASE: env('STRIPE_MOCK_URL'),
       HOST: '127.0.0.1',
       PORT: '0',
       ADMIN_HOST: '127.0.0.1',
@@ -198,4 +200,30 @@ describe('tenantctl against the real stack', () => {
     }
     if (api.child.exitCode !== null) throw new Error(`the API process died: ${api.output()}`);
   }, 420_000);
+
+  it('lists, shows and reprocesses recorded Stripe events', async () => {
+    // A paid event for a plan the catalogue does not have: recorded as ignored, nothing provisioned.
+    const evt = event({ type: 'payment_intent.succeeded', customer: `cus_cli_${randomBytes(6).toString('hex')}`, plan: 'no-such-plan' });
+    const id = String(evt.id);
+    expect((await postEvent({ url: api.apiUrl }, evt)).status).toBe(200);
+
+    const listed = json<{ events: { id: string; outcome: string; type: string }[] }>(await tenantctl(['--json', 'events', 'list', '--type', 'payment_intent.succeeded', '--limit', '100']));
+    expect(listed.events.find((e) => e.id === id)).toMatchObject({ outcome: 'ignored', type: 'payment_intent.succeeded' });
+    const table = await tenantctl(['events', 'list', '--type', 'payment_intent.succeeded', '--limit', '100']);
+    expect(table.stdout.split('\n')[0]).toMatch(/^ID\s+TYPE\s+OUTCOME\s+ATTEMPTS\s+TENANTID\s+RECEIVEDAT$/);
+    expect(table.stdout).toMatch(new RegExp(`^${id}\\s+payment_intent.succeeded\\s+ignored\\s+1\\s`, 'm'));
+
+    const shown = await tenantctl(['events', 'show', id]);
+    expect(shown.code).toBe(EXIT.ok);
+    expect(shown.stdout).toMatch(/^outcome\s+ignored$/m);
+    expect(shown.stdout).toMatch(/^outbox:\n {2}\(none\)$/m);
+
+    // Reprocessing fetches the event from the Stripe API (stripe-mock here) and decides again.
+    const again = await tenantctl(['--json', 'events', 'reprocess', id]);
+    expect({ code: again.code, stderr: again.stderr }).toEqual({ code: EXIT.ok, stderr: '' });
+    expect(json<{ reprocessed: boolean; outcome: string }>(again)).toMatchObject({ reprocessed: true, outcome: expect.any(String) as unknown });
+
+    expect((await tenantctl(['events', 'show', `evt_cli_missing_${randomBytes(4).toString('hex')}`])).code).toBe(EXIT.notFound);
+    expect((await tenantctl(['events', 'reprocess', 'not-an-event'])).code).toBe(EXIT.usage);
+  }, 120_000);
 });
