@@ -63,6 +63,7 @@ export const serviceListQuery = z.strictObject({
 export const condition = z
   .object({
     type: z.string().optional(),
+    step: z.string().optional().meta({ description: 'The change being retried: changePlan, suspend, resume, reconcile, …' }),
     message: z.string().optional(),
     attempts: z.number().optional(),
     since: z.string().optional(),

@@ -78,9 +78,8 @@ function deprovisionDeadline(row: Tenant, live: TenantProgress | undefined): { d
  * query when it carries one, else as the workflow mirrored it into the row's metadata.
  */
 function conditionOf(row: Tenant, live: TenantProgress | undefined): { condition?: Record<string, unknown> } {
-  const fromLive = (live as { condition?: unknown } | undefined)?.condition;
-  const mirrored = (row.metadata as { condition?: unknown } | null)?.condition;
-  const c = live ? fromLive : mirrored;
+  if (live) return live.condition ? { condition: { ...live.condition } } : {};
+  const c = (row.metadata as { condition?: unknown } | null)?.condition;
   return c && typeof c === 'object' && !Array.isArray(c) ? { condition: c as Record<string, unknown> } : {};
 }
 

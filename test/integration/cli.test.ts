@@ -10,7 +10,7 @@ import { createActivities } from '../../src/activities';
 import { EXIT } from '../../src/cli/tenantctl';
 import { JWT, WEBHOOK_SECRET, deprovisionLeftovers, event, postEvent, workflowsPath } from './api-harness';
 import { buildDist } from './build-dist';
-import { ROOT, env, eventually, realDeps, testDb, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
+import { ROOT, env, eventually, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 
 const DIST = path.join(ROOT, 'dist');
 const SERVICE_TOKEN = randomBytes(32).toString('base64url');
@@ -103,7 +103,7 @@ describe('tenantctl against the real stack', () => {
   const json = <T>(r: { stdout: string }) => JSON.parse(r.stdout) as T;
   const ndjson = (r: { stdout: string }) => r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
 
-  it('provisions, watches a failure, retries it once fixed, lists, shows, suspends, resumes and deprovisions', async () => {
+  it('provisions, watches a failure, retries it once fixed, lists, shows, suspends, resumes, shows a failing change and deprovisions', async () => {
     const customer = `cus_cli_${randomBytes(6).toString('hex')}`;
     const user = await db.user.create({ data: { id: randomUUID(), stripeCustomerId: customer } });
     let tenantId = '';
@@ -188,6 +188,17 @@ describe('tenantctl against the real stack', () => {
         const down = await tenantctl(['list'], { apiUrl: 'http://127.0.0.1:9' });
         expect(down.code).toBe(EXIT.unavailable);
         expect(down.stderr).toMatch(/cannot reach the API/);
+
+        // A lifecycle change that cannot succeed (its namespace deleted by hand) shows as a condition.
+        await testKube().delete({ apiVersion: 'v1', kind: 'Namespace', name: `tenant-${tenantId}` });
+        expect((await tenantctl(['suspend', tenantId])).code).toBe(EXIT.ok);
+        const failing = await eventually(async () => {
+          const d = json<{ tenant: { condition?: { type?: string; step?: string } } }>(await tenantctl(['--json', 'show', tenantId]));
+          return d.tenant.condition ? d.tenant.condition : undefined;
+        }, 120_000, 'the condition to show');
+        expect(failing).toMatchObject({ type: 'ChangeFailing', step: 'suspend' });
+        expect((await tenantctl(['show', tenantId])).stdout).toMatch(/^condition\s+ChangeFailing \(suspend\): .*\d+ attempts; next at /m);
+        expect((await tenantctl(['list', '--customer', customer])).stdout).toMatch(new RegExp(`${tenantId}\\s+\\S+\\s+starter\\s+\\S+\\s+\\S+\\s+ChangeFailing \\(suspend\\)`));
 
         // deprovision now, and watch it go.
         expect((await tenantctl(['deprovision', tenantId, '--grace', '0'])).code).toBe(EXIT.ok);
