@@ -24,6 +24,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import type { V1Namespace } from '@kubernetes/client-node';
+import { Client, Connection } from '@temporalio/client';
 import { tenantIdForSubscription, userIdForCustomer } from '../api/ids';
 import { buildTestEvent, signPayload } from '../cli/send-test-event';
 import { tenantWorkflowId } from '../contract';
@@ -99,6 +100,9 @@ async function main(): Promise<void> {
       'signup-percent': { type: 'string', default: '1' },
       existing: { type: 'string', default: '200' },
       port: { type: 'string', default: '18080' },
+      // Without a worker nothing is provisioned: isolates the API's own cost from the CPU that
+      // Kubernetes writes and Helm take on the same machine.
+      'no-worker': { type: 'boolean', default: false },
     },
   });
   const rate = Number(values.rate);
@@ -140,6 +144,10 @@ async function main(): Promise<void> {
     HOST: '127.0.0.1',
     PORT: values.port,
     DEPROVISION_GRACE_SECONDS: '0',
+    // One client sends everything here: the per-address limits would measure themselves.
+    RATE_LIMIT_PER_MINUTE: '0',
+    RATE_LIMIT_WEBHOOK_PER_MINUTE: '0',
+    DB_POOL_SIZE: process.env.DB_POOL_SIZE ?? '20',
   };
 
   // Existing customers: live subscriptions on starter with active tenants (as months of signups leave them).
@@ -155,13 +163,13 @@ async function main(): Promise<void> {
   });
 
   const api = startProcess('api', 'api/server.js', env);
-  const worker = startProcess('worker', 'worker.js', env);
+  const worker = values['no-worker'] ? undefined : startProcess('worker', 'worker.js', env);
   const kube = createKube(loadKubeConfig(process.env.KUBECONFIG), { qps: 50, burst: 100, timeoutMs: 15_000 });
   const signups: string[] = [];
   try {
     await waitFor('the API', 60_000, async () => (await fetch(`${url}/readyz`)).ok);
 
-    const send = async (event: Record<string, unknown>): Promise<{ ms: number } | { error: string }> => {
+    const send = async (event: Record<string, unknown>): Promise<{ ms: number; outcome: string } | { error: string }> => {
       const payload = JSON.stringify(event);
       const started = performance.now();
       try {
@@ -171,8 +179,10 @@ async function main(): Promise<void> {
           body: payload,
           signal: AbortSignal.timeout(30_000),
         });
-        await res.arrayBuffer();
-        return res.ok ? { ms: performance.now() - started } : { error: `HTTP ${res.status}` };
+        const body = (await res.json().catch(() => ({}))) as { outcome?: string; dependency?: string; title?: string };
+        const ms = performance.now() - started;
+        if (!res.ok) return { error: `HTTP ${res.status} ${body.dependency ?? body.title ?? ''}`.trim() };
+        return { ms, outcome: body.outcome ?? '' };
       } catch (err) {
         return { error: err instanceof Error ? err.name : 'error' };
       }
@@ -190,10 +200,11 @@ async function main(): Promise<void> {
         if (wait > 1) await new Promise((r) => setTimeout(r, wait));
         const created = Math.floor(Date.now() / 1000);
         let event: Record<string, unknown>;
+        let signup: string | undefined;
         // Evenly spread: exactly signupShare% of the events are new subscriptions.
         if (Math.floor(((i + 1) * signupShare) / 100) > Math.floor((i * signupShare) / 100)) {
           const subscription = `sub_bench_${randomBytes(8).toString('hex')}`;
-          result.signups.push(subscription);
+          signup = subscription;
           event = buildTestEvent({ type: 'customer.subscription.created', customer: fixtureCustomer, subscription, plan: 'starter', created });
         } else {
           const subscription = existingSubs[i % existingSubs.length]!;
@@ -204,8 +215,11 @@ async function main(): Promise<void> {
         result.sent += 1;
         inflight.push(
           send(event).then((r) => {
-            if ('ms' in r) result.latencies.push(r.ms);
-            else result.errors.set(r.error, (result.errors.get(r.error) ?? 0) + 1);
+            if ('ms' in r) {
+              result.latencies.push(r.ms);
+              // Only a signup the webhook queued becomes a tenant to wait for and tear down.
+              if (signup && r.outcome === 'queued') result.signups.push(signup);
+            } else result.errors.set(r.error, (result.errors.get(r.error) ?? 0) + 1);
           }),
         );
       }
@@ -225,9 +239,15 @@ async function main(): Promise<void> {
     console.log(`p99 ratio (signups / steady)  ${(b.p99 / a.p99).toFixed(2)}   target: p99 <= 50 ms in both`);
 
     const tenants = signups.map(tenantIdForSubscription);
+    if (!worker) return;
     await waitFor(`${tenants.length} new tenants active`, 600_000, async () => (await db.tenant.count({ where: { id: { in: tenants }, status: 'active' } })) === tenants.length);
     console.log(`new tenants active: ${tenants.length}/${tenants.length}`);
   } finally {
+    if (!worker) {
+      // Their workflows were started but no worker ran them: nothing exists but the runs themselves.
+      await terminateRuns(signups.map(tenantIdForSubscription));
+      signups.length = 0;
+    }
     for (const s of signups) await send2(url, secret, buildTestEvent({ type: 'customer.subscription.deleted', customer: fixtureCustomer, subscription: s }));
     const tenants = signups.map(tenantIdForSubscription);
     await waitFor('new tenants deprovisioned', 600_000, async () => (await db.tenant.count({ where: { id: { in: tenants }, status: 'deprovisioned' } })) === tenants.length).catch((err: Error) =>
@@ -236,10 +256,17 @@ async function main(): Promise<void> {
     const leaked = (await kube.list<V1Namespace>('v1', 'Namespace', undefined, `${LABEL_MANAGED_BY}=${MANAGED_BY}`)).filter((ns) => tenants.some((t) => ns.metadata?.name?.endsWith(t) && !ns.metadata?.deletionTimestamp));
     console.log(`leaked namespaces: ${leaked.length}`);
     await stopProcess(api);
-    await stopProcess(worker);
+    if (worker) await stopProcess(worker);
     await db.$disconnect();
     await dropDatabase(databaseUrl);
   }
+}
+
+async function terminateRuns(tenantIds: string[]): Promise<void> {
+  const connection = await Connection.connect({ address: need('TEMPORAL_ADDRESS'), connectTimeout: '10s' });
+  const client = new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' });
+  await Promise.all(tenantIds.map((t) => client.workflow.getHandle(tenantWorkflowId(t)).terminate('webhook benchmark without a worker').catch(() => undefined)));
+  await connection.close();
 }
 
 async function send2(url: string, secret: string, event: Record<string, unknown>): Promise<void> {
