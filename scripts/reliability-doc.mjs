@@ -24,6 +24,12 @@ const lines = [
   '|---|---|---|---|---|---|---|---|',
   ...rows.map((r) => `| ${cell(r.fault)} | ${r.tenants} | ${r.completed} | ${r.lost} | ${r.duplicated} | ${r.leftOver} | ${r.seconds} | ${cell(r.note)} |`),
   '',
+  'Confinement is proven separately, as the worker\'s ServiceAccount on the real API server',
+  '(`test/integration/rbac.test.ts`): relabelling `kube-system` or an unmanaged namespace, removing the',
+  'managed-by label, creating a namespace outside the prefix, creating or reading `tenant-credentials`',
+  'outside managed namespaces, deleting an unmanaged namespace and writing cluster-scoped objects are',
+  'all refused.',
+  '',
   `Last run: ${new Date().toISOString().slice(0, 10)}.`,
   '',
 ];

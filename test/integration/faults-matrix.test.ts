@@ -142,6 +142,8 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
       const c = spawn(process.execPath, [path.join(DIST, 'worker.js')], {
         env: {
           PATH: process.env.PATH,
+          // helm and its discovery cache write under HOME; without one they write into the checkout.
+          HOME: dir,
           DATABASE_URL: dbVia(pg),
           TEMPORAL_ADDRESS: env('TEMPORAL_ADDRESS'),
           KUBECONFIG: kubeconfigVia(kubeProxy),
