@@ -12,10 +12,12 @@
  * gave up, about three days) is applied now. Stripe keeps events for 30 days.
  */
 import express, { type Router } from 'express';
+import type { z } from 'zod';
 import type { Db } from '../db/client';
+import type { StripeEvent } from '../generated/prisma/client';
 import type { createAuth } from './auth';
 import { HttpProblem, validationProblem } from './problem';
-import { eventListQuery } from './schemas';
+import { eventListQuery, type eventView as eventViewSchema, type outboxView as outboxViewSchema } from './schemas';
 import type { StripeReader } from './stripe-api';
 import { stripeEventEnvelope } from './stripe-events';
 import { processAndCount, type WebhookDeps } from './webhook';
@@ -27,28 +29,8 @@ export interface EventsDeps {
   webhook: WebhookDeps;
 }
 
-export interface EventView {
-  id: string;
-  type: string;
-  outcome: string;
-  tenantId: string | null;
-  detail: string | null;
-  attempts: number;
-  stripeCreatedAt: string;
-  receivedAt: string;
-  processedAt: string | null;
-}
-
-export interface OutboxView {
-  id: string;
-  payload: unknown;
-  attempts: number;
-  createdAt: string;
-  deliveredAt: string | null;
-  failedAt: string | null;
-  result: string | null;
-  lastError: string | null;
-}
+export type EventView = z.infer<typeof eventViewSchema>;
+export type OutboxView = z.infer<typeof outboxViewSchema>;
 
 const EVENT_ID = /^evt_[A-Za-z0-9_]{1,250}$/;
 
@@ -68,21 +50,12 @@ function decodeCursor(cursor: string): { receivedAt: Date; id: string } {
   }
 }
 
-function eventView(e: {
-  id: string;
-  type: string;
-  outcome: string;
-  tenantId: string | null;
-  detail: string | null;
-  attempts: number;
-  stripeCreatedAt: Date;
-  receivedAt: Date;
-  processedAt: Date | null;
-}): EventView {
+function eventView(e: StripeEvent): EventView {
   return {
     id: e.id,
     type: e.type,
-    outcome: e.outcome,
+    // The column holds only these outcomes (the webhook writes them).
+    outcome: e.outcome as EventView['outcome'],
     tenantId: e.tenantId,
     detail: e.detail,
     attempts: e.attempts,
@@ -127,7 +100,7 @@ export function eventsRouter(deps: EventsDeps): Router {
       outbox: outbox.map(
         (o): OutboxView => ({
           id: String(o.id),
-          payload: o.payload,
+          payload: o.payload as OutboxView['payload'],
           attempts: o.attempts,
           createdAt: o.createdAt.toISOString(),
           deliveredAt: o.deliveredAt?.toISOString() ?? null,
