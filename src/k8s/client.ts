@@ -38,6 +38,8 @@ export interface KubeOptions {
   fieldManager?: string;
   /** Per-request timeout. */
   timeoutMs?: number;
+  /** Tries of an idempotent request (apply, read, delete, list) that met a retryable error (default 3). */
+  requestAttempts?: number;
   /** Sustained requests per second to the API server, and the burst allowed above it. */
   qps?: number;
   burst?: number;
@@ -130,6 +132,20 @@ export function createKube(kc: KubeConfig, options: KubeOptions = {}): Kube {
     await limiter.acquire();
     return call();
   };
+  // A reset connection, a stalled request or a 429/5xx is retried here a few times (each try
+  // under the rate limit), so that one lost request does not cost a whole activity attempt.
+  // Only for idempotent calls: a create whose answer was lost would come back as AlreadyExists.
+  const attempts = Math.max(1, options.requestAttempts ?? 3);
+  const retried = async <R>(call: () => Promise<R>): Promise<R> => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await limited(call);
+      } catch (err) {
+        if (attempt >= attempts || classifyKubeError(err) !== 'retryable') throw err;
+        await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1) * (0.5 + Math.random())));
+      }
+    }
+  };
   const spec = (ref: ObjectRef): KubernetesObject & { metadata: { name: string; namespace?: string } } => ({
     apiVersion: ref.apiVersion,
     kind: ref.kind,
@@ -138,7 +154,7 @@ export function createKube(kc: KubeConfig, options: KubeOptions = {}): Kube {
 
   return {
     apply: <T extends KubernetesObject>(obj: T) =>
-      limited(() => api.patch<T>(obj, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply)),
+      retried(() => api.patch<T>(obj, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply)),
 
     createIfAbsent: (obj) =>
       limited(async () => {
@@ -152,7 +168,7 @@ export function createKube(kc: KubeConfig, options: KubeOptions = {}): Kube {
       }),
 
     read: <T extends KubernetesObject>(ref: ObjectRef) =>
-      limited(async () => {
+      retried(async () => {
         try {
           return await api.read<T>(spec(ref));
         } catch (err) {
@@ -162,7 +178,7 @@ export function createKube(kc: KubeConfig, options: KubeOptions = {}): Kube {
       }),
 
     delete: (ref) =>
-      limited(async () => {
+      retried(async () => {
         try {
           await api.delete(spec(ref), undefined, undefined, undefined, undefined, 'Foreground');
           return true;
@@ -173,7 +189,7 @@ export function createKube(kc: KubeConfig, options: KubeOptions = {}): Kube {
       }),
 
     list: <T extends KubernetesObject>(apiVersion: string, kind: string, namespace?: string, labelSelector?: string) =>
-      limited(async () => {
+      retried(async () => {
         const res = await api.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
         return res.items as T[];
       }),

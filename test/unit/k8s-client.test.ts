@@ -26,6 +26,8 @@ interface Recorded {
 interface Reply {
   status: number;
   body?: unknown;
+  /** Drop the connection without answering (a reset). */
+  reset?: boolean;
 }
 
 /** Minimal APIResourceLists: what KubernetesObjectApi.resource() fetches to find resource names. */
@@ -96,7 +98,8 @@ beforeAll(async () => {
       };
       requests.push(recorded);
       const reply = route(recorded);
-      if (reply) send(res, reply);
+      if (reply?.reset) req.socket.destroy();
+      else if (reply) send(res, reply);
       // else: hold the request open forever (closed in afterAll)
     });
   });
@@ -190,6 +193,32 @@ describe('apply', () => {
       default: { cpu: plan.limitRange.defaultLimitCpu, memory: plan.limitRange.defaultLimitMemory },
       defaultRequest: { cpu: plan.limitRange.defaultRequestCpu, memory: plan.limitRange.defaultRequestMemory },
     });
+  });
+});
+
+describe('request retries', () => {
+  it('retries an idempotent request whose connection was reset, and succeeds', async () => {
+    let n = 0;
+    route = (req) => (n++ === 0 ? { status: 0, reset: true } : echo(req));
+    const applied = await kube().apply(secret('flaky'));
+    expect(applied.metadata?.name).toBe('flaky');
+    expect(requests.map((r) => r.method)).toEqual(['PATCH', 'PATCH']);
+  });
+
+  it('gives up after the configured tries, and does not retry a final error', async () => {
+    route = () => ({ status: 503, body: statusBody(503, 'ServiceUnavailable', 'overloaded') });
+    await expect(kube({ requestAttempts: 2 }).read({ apiVersion: 'v1', kind: 'Secret', name: 'x', namespace: NS })).rejects.toMatchObject({ code: 503 });
+    expect(requests).toHaveLength(2);
+    requests = [];
+    route = () => ({ status: 422, body: statusBody(422, 'Invalid', 'bad') });
+    await expect(kube().apply(secret('bad'))).rejects.toMatchObject({ code: 422 });
+    expect(requests).toHaveLength(1);
+  });
+
+  it('never retries a create (a lost answer would come back as AlreadyExists)', async () => {
+    route = () => ({ status: 0, reset: true });
+    await expect(kube().createIfAbsent(secret('once'))).rejects.toBeDefined();
+    expect(requests).toHaveLength(1);
   });
 });
 
@@ -292,7 +321,7 @@ describe('request timeout', () => {
   it('rejects a request the server never answers within timeoutMs, as retryable', async () => {
     route = () => undefined;
     const started = performance.now();
-    const err = await kube({ timeoutMs: 300 })
+    const err = await kube({ timeoutMs: 300, requestAttempts: 1 })
       .read({ apiVersion: 'v1', kind: 'Secret', name: 'hang', namespace: NS })
       .catch((e: unknown) => e);
     const elapsed = performance.now() - started;
