@@ -5,29 +5,12 @@
 import { once } from 'node:events';
 import type http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
-import { createApp, type ApiDeps } from '../../src/api/app';
-import { createMetrics } from '../../src/api/metrics';
-import { unconfiguredStripe } from '../../src/api/stripe-api';
+import { createApp } from '../../src/api/app';
 import { PROBLEM_CONTENT_TYPE, problemType } from '../../src/api/problem';
-import type { TenantWorkflows } from '../../src/api/temporal';
-import { createDb } from '../../src/db/client';
-import { loadPlanCatalogue } from '../../src/plans';
+import { offlineApiDeps } from './api-deps';
 
 describe('rate limiting', () => {
-  const deps: ApiDeps = {
-    db: createDb('postgresql://nobody@127.0.0.1:1/none'),
-    workflows: {} as TenantWorkflows,
-    plans: loadPlanCatalogue(),
-    logger: pino({ level: 'silent' }),
-    metrics: createMetrics({ defaultMetrics: false }),
-    auth: { jwtSecret: 'x'.repeat(32), issuer: 'i', audience: 'a', clockToleranceSeconds: 0, serviceToken: 'y'.repeat(32) },
-    webhook: { secret: 'whsec_x', toleranceSeconds: 300, bodyLimit: '256kb', graceSeconds: 0, livemode: false, suspendStatuses: new Set(['unpaid', 'paused']) },
-    stripe: unconfiguredStripe,
-    statusQueryTimeoutMs: 100,
-    readyTimeoutMs: 100,
-    rateLimit: { apiPerMinute: 3, webhookPerMinute: 2 },
-  };
+  const deps = offlineApiDeps({ rateLimit: { apiPerMinute: 3, webhookPerMinute: 2 } });
   let server: http.Server;
   let url: string;
   beforeAll(async () => {

@@ -4,14 +4,9 @@
  * zod schemas the handlers use (a field added to a request schema appears in the document).
  */
 import type { Express } from 'express';
-import pino from 'pino';
-import { createAdminApp, createApp, type ApiDeps } from '../../src/api/app';
-import { createMetrics } from '../../src/api/metrics';
-import { unconfiguredStripe } from '../../src/api/stripe-api';
+import { createAdminApp, createApp } from '../../src/api/app';
 import { ADMIN_ROUTES, PUBLIC_ROUTES, openApiDocument, openApiPath } from '../../src/api/openapi';
-import type { TenantWorkflows } from '../../src/api/temporal';
-import { createDb } from '../../src/db/client';
-import { loadPlanCatalogue } from '../../src/plans';
+import { offlineApiDeps } from './api-deps';
 
 interface Layer {
   route?: { path: string; methods: Record<string, boolean> };
@@ -43,19 +38,8 @@ const documented = (doc: Record<string, unknown>) =>
     .sort();
 
 describe('OpenAPI description', () => {
-  const deps: ApiDeps = {
-    // Never connected: building the apps runs no query.
-    db: createDb('postgresql://nobody@127.0.0.1:1/none'),
-    workflows: {} as TenantWorkflows,
-    plans: loadPlanCatalogue(),
-    logger: pino({ level: 'silent' }),
-    metrics: createMetrics({ defaultMetrics: false }),
-    auth: { jwtSecret: 'x'.repeat(32), issuer: 'i', audience: 'a', clockToleranceSeconds: 0, serviceToken: 'y'.repeat(32) },
-    webhook: { secret: 'whsec_x', toleranceSeconds: 300, bodyLimit: '256kb', graceSeconds: 0, livemode: false, suspendStatuses: new Set(['unpaid', 'paused']) },
-    stripe: unconfiguredStripe,
-    statusQueryTimeoutMs: 100,
-    readyTimeoutMs: 100,
-  };
+  // Never connected: building the apps runs no query.
+  const deps = offlineApiDeps();
   afterAll(() => deps.db.$disconnect());
 
   it.each([
