@@ -60,54 +60,51 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['type', 'outcome'] as const,
     registers: [registry],
   });
-  const tenantCounts = options.tenantCounts;
-  new Gauge({
-    name: `${METRIC_PREFIX}tenants`,
-    help: 'Tenants by status (from PostgreSQL, read at scrape time)',
-    labelNames: ['status'] as const,
-    registers: [registry],
-    async collect() {
-      const counts = tenantCounts ? await tenantCounts().catch(() => undefined) : undefined;
-      if (!counts) return;
-      this.reset();
-      for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
-    },
-  });
+  /**
+   * Gauges read from PostgreSQL when Prometheus scrapes. A read that fails or has nothing to say
+   * keeps the previous values; a labelled one is replaced whole, so a label gone from the
+   * answer (a status no tenant has any more) goes from the output too.
+   */
+  const labelledScrapeGauge = (name: string, help: string, label: string, read?: () => Promise<Record<string, number> | undefined>) =>
+    new Gauge({
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      labelNames: [label],
+      registers: [registry],
+      async collect() {
+        const counts = read ? await read().catch(() => undefined) : undefined;
+        if (!counts) return;
+        this.reset();
+        for (const [value, n] of Object.entries(counts)) this.set({ [label]: value }, n);
+      },
+    });
+  const scrapeGauge = (name: string, help: string, read: () => Promise<number | undefined>) =>
+    new Gauge({
+      name: `${METRIC_PREFIX}${name}`,
+      help,
+      registers: [registry],
+      async collect() {
+        const value = await read();
+        if (value !== undefined) this.set(value);
+      },
+    });
 
-  const conditionCounts = options.conditionCounts;
-  new Gauge({
-    name: `${METRIC_PREFIX}tenant_conditions`,
-    help: 'Tenants whose lifecycle change keeps failing and is retried with backoff, by condition type (from PostgreSQL, read at scrape time)',
-    labelNames: ['condition'] as const,
-    registers: [registry],
-    async collect() {
-      const counts = conditionCounts ? await conditionCounts().catch(() => undefined) : undefined;
-      if (!counts) return;
-      this.reset();
-      for (const [condition, n] of Object.entries(counts)) this.set({ condition }, n);
-    },
-  });
+  labelledScrapeGauge('tenants', 'Tenants by status (from PostgreSQL, read at scrape time)', 'status', options.tenantCounts);
+  labelledScrapeGauge(
+    'tenant_conditions',
+    'Tenants whose lifecycle change keeps failing and is retried with backoff, by condition type (from PostgreSQL, read at scrape time)',
+    'condition',
+    options.conditionCounts,
+  );
 
   const receivedEvents = options.receivedEvents;
   const readReceived = async () => (receivedEvents ? await receivedEvents().catch(() => undefined) : undefined);
-  new Gauge({
-    name: `${METRIC_PREFIX}stripe_events_received`,
-    help: 'Stripe events recorded but not yet handed on (outcome received); they stay there through outages until redelivered or reprocessed',
-    registers: [registry],
-    async collect() {
-      const r = await readReceived();
-      if (r) this.set(r.count);
-    },
-  });
-  new Gauge({
-    name: `${METRIC_PREFIX}stripe_events_received_oldest_age_seconds`,
-    help: 'Age of the oldest Stripe event still in outcome received (0 when none)',
-    registers: [registry],
-    async collect() {
-      const r = await readReceived();
-      if (r) this.set(r.oldestAgeSeconds);
-    },
-  });
+  scrapeGauge(
+    'stripe_events_received',
+    'Stripe events recorded but not yet handed on (outcome received); they stay there through outages until redelivered or reprocessed',
+    async () => (await readReceived())?.count,
+  );
+  scrapeGauge('stripe_events_received_oldest_age_seconds', 'Age of the oldest Stripe event still in outcome received (0 when none)', async () => (await readReceived())?.oldestAgeSeconds);
 
   const outboxDelivered = new Counter({
     name: `${METRIC_PREFIX}outbox_delivered_total`,
@@ -129,24 +126,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
   });
   const outboxBacklog = options.outboxBacklog;
   const readBacklog = async () => (outboxBacklog ? await outboxBacklog().catch(() => undefined) : undefined);
-  new Gauge({
-    name: `${METRIC_PREFIX}outbox_pending`,
-    help: 'Outbox rows not yet delivered to Temporal (a growing number means Temporal is not accepting them)',
-    registers: [registry],
-    async collect() {
-      const backlog = await readBacklog();
-      if (backlog) this.set(backlog.pending);
-    },
-  });
-  new Gauge({
-    name: `${METRIC_PREFIX}outbox_oldest_age_seconds`,
-    help: 'Age of the oldest undelivered outbox row',
-    registers: [registry],
-    async collect() {
-      const backlog = await readBacklog();
-      if (backlog) this.set(backlog.oldestAgeSeconds);
-    },
-  });
+  scrapeGauge(
+    'outbox_pending',
+    'Outbox rows not yet delivered to Temporal (a growing number means Temporal is not accepting them)',
+    async () => (await readBacklog())?.pending,
+  );
+  scrapeGauge('outbox_oldest_age_seconds', 'Age of the oldest undelivered outbox row', async () => (await readBacklog())?.oldestAgeSeconds);
 
   const middleware: RequestHandler = (req, res, next) => {
     const end = httpDuration.startTimer({ method: req.method });
