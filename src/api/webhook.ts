@@ -19,17 +19,17 @@
  * Temporal outage delays provisioning and never turns into failed deliveries.
  */
 import express, { type Request, type Router } from 'express';
+import type pg from 'pg';
 import Stripe from 'stripe';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client';
-import type { TenantStatus } from '../contract';
 import type { PlanCatalogue } from '../plans';
 import { tenantIdForCustomer, tenantIdForSubscription } from './ids';
 import { decideOneOff, decideSubscription, type Decision } from './lifecycle';
 import type { Metrics } from './metrics';
-import { enqueue } from './outbox';
 import { HttpProblem, DependencyError, isDatabaseError } from './problem';
-import { ensureTenantRow, ensureUser, withTenantLock, type Tx } from './store';
+import { poolOf } from '../db/client';
+import { applyDecision, ensureUser, markIgnored, readTenantFacts, recordDelivery, withTenantLockSql, type TenantFacts } from './webhook-store';
 import { StripeLookupError, type StripeReader } from './stripe-api';
 import { classifyEvent, snapshotOfSubscription, stripeEventEnvelope, type Classification, type StripeEventEnvelope, type SubscriptionSnapshot } from './stripe-events';
 
@@ -147,22 +147,12 @@ export async function processEvent(deps: Pick<WebhookDeps, 'db' | 'stripe' | 'pl
   const { db } = deps;
   const base = { received: true as const, eventId: event.id };
 
-  const inserted = await db.stripeEvent.createMany({
-    data: [{ id: event.id, type: event.type, stripeCreatedAt: new Date(event.created * 1000), outcome: 'received' }],
-    skipDuplicates: true,
-  });
-  if (inserted.count === 0) {
-    const seen = await db.stripeEvent.findUnique({ where: { id: event.id }, select: { outcome: true } });
-    if (seen && seen.outcome !== 'received' && !options.force) return { ...base, outcome: 'duplicate', detail: `already ${seen.outcome}` };
-    await db.stripeEvent.updateMany({ where: { id: event.id }, data: { attempts: { increment: 1 } } });
-  }
+  const pool = poolOf(db);
+  const delivery = await recordDelivery(pool, event, options.force);
+  if (!delivery.proceed) return { ...base, outcome: 'duplicate', detail: `already ${delivery.outcome}` };
   const ignore = async (reason: string, tenantId?: string): Promise<WebhookResult> => {
-    const { count } = await db.stripeEvent.updateMany({
-      where: { id: event.id, ...(options.force ? {} : { outcome: 'received' }) },
-      data: { outcome: 'ignored', detail: reason.slice(0, 2000), processedAt: new Date(), ...(tenantId ? { tenantId } : {}) },
-    });
     // A concurrent delivery of the same event finished it first.
-    if (count === 0) return { ...base, outcome: 'duplicate', detail: 'already ignored', ...(tenantId ? { tenantId } : {}) };
+    if (!(await markIgnored(pool, event.id, reason, tenantId, options.force))) return { ...base, outcome: 'duplicate', detail: 'already ignored', ...(tenantId ? { tenantId } : {}) };
     return { ...base, outcome: 'ignored', detail: reason, ...(tenantId ? { tenantId } : {}) };
   };
 
@@ -187,24 +177,28 @@ export async function processEvent(deps: Pick<WebhookDeps, 'db' | 'stripe' | 'pl
   if ('ignore' in facts) return ignore(facts.ignore, facts.tenantId);
 
   const tenantId = facts.tenantId;
-  return withTenantLock(db, tenantId, async (tx) => {
+  const customerId = classification.customerId;
+  const subscriptionId = facts.kind === 'subscription' ? facts.snapshot.id : undefined;
+  const who = { eventId: event.id, customerId, tenantId, ...(subscriptionId ? { subscriptionId } : {}) };
+  return withTenantLockSql<TenantFacts, WebhookResult>(pool, tenantId, (tx) => readTenantFacts(tx, who), async (tx, state) => {
     // A concurrent delivery of the same event may have finished while this one waited for the lock.
-    const seen = await tx.stripeEvent.findUnique({ where: { id: event.id }, select: { outcome: true } });
-    if (seen && seen.outcome !== 'received' && !options.force) return { ...base, tenantId, outcome: 'duplicate', detail: `already ${seen.outcome}` };
+    if (state.eventOutcome && state.eventOutcome !== 'received' && !options.force) return { result: { ...base, tenantId, outcome: 'duplicate', detail: `already ${state.eventOutcome}` } };
+    const ignored = (detail: string) => ({
+      result: { ...base, outcome: 'ignored' as const, detail, tenantId },
+      write: (c: pg.PoolClient) => markIgnored(c, event.id, detail, tenantId, options.force),
+    });
 
-    const customerId = classification.customerId;
-    const userId = await ensureUser(tx, customerId);
-    const tenantRow = await tx.tenant.findUnique({ where: { id: tenantId }, select: { status: true, plan: true, userId: true } });
-    if (tenantRow && tenantRow.userId !== null && tenantRow.userId !== userId) {
-      return finishIgnored(tx, event.id, tenantId, `tenant ${tenantId} belongs to another customer than ${customerId}`, options.force);
+    const userId = state.userId ?? (await ensureUser(tx, customerId));
+    if (state.tenant && state.tenant.userId !== null && state.tenant.userId !== userId) {
+      return ignored(`tenant ${tenantId} belongs to another customer than ${customerId}`);
     }
-    const tenant = tenantRow ? { status: tenantRow.status as TenantStatus, plan: tenantRow.plan } : null;
+    const tenant = state.tenant ? { status: state.tenant.status, plan: state.tenant.plan } : null;
 
     let decision: Decision;
     if (facts.kind === 'subscription') {
-      const row = await tx.subscription.findUnique({ where: { stripeSubscriptionId: facts.snapshot.id }, include: { user: { select: { stripeCustomerId: true } } } });
-      if (row && row.user.stripeCustomerId !== customerId) {
-        return finishIgnored(tx, event.id, tenantId, `subscription ${facts.snapshot.id} belongs to customer ${row.user.stripeCustomerId ?? '(none)'}, not ${customerId}`, options.force);
+      const row = state.subscription;
+      if (row && row.customerId !== customerId) {
+        return ignored(`subscription ${facts.snapshot.id} belongs to customer ${row.customerId ?? '(none)'}, not ${customerId}`);
       }
       decision = decideSubscription({
         snapshot: facts.snapshot,
@@ -217,38 +211,16 @@ export async function processEvent(deps: Pick<WebhookDeps, 'db' | 'stripe' | 'pl
         suspendStatuses: deps.options.suspendStatuses,
       });
     } else {
-      const user = await tx.user.findUniqueOrThrow({ where: { id: userId }, select: { paymentStatus: true, paymentEventAt: true } });
-      const payment = user.paymentStatus && user.paymentEventAt ? { status: user.paymentStatus as 'paid' | 'failed', eventAt: user.paymentEventAt } : null;
-      decision = decideOneOff({ paid: facts.paid, ...(facts.plan ? { plan: facts.plan } : {}), created: classification.created, payment, tenant });
+      decision = decideOneOff({ paid: facts.paid, ...(facts.plan ? { plan: facts.plan } : {}), created: classification.created, payment: state.payment, tenant });
     }
+    if (decision.action === 'ignored') return ignored(decision.detail);
 
-    if (decision.action === 'ignored') return finishIgnored(tx, event.id, tenantId, decision.detail, options.force);
-
-    if (decision.createTenant) await ensureTenantRow(tx, { tenantId, userId, customerId, ...decision.createTenant });
-    if (decision.subscription && facts.kind === 'subscription') {
-      const s = decision.subscription;
-      await tx.subscription.upsert({
-        where: { stripeSubscriptionId: facts.snapshot.id },
-        create: { stripeSubscriptionId: facts.snapshot.id, userId, tenantId: s.tenantId, plan: s.plan, status: s.status, lastEventAt: s.lastEventAt },
-        update: { tenantId: s.tenantId, plan: s.plan, status: s.status, lastEventAt: s.lastEventAt },
-      });
-    }
-    if (decision.payment) {
-      await tx.user.update({ where: { id: userId }, data: { paymentStatus: decision.payment.status, paymentEventAt: decision.payment.eventAt } });
-    }
-    const queued = await enqueue(tx, event.id, { tenantId, userId, customerId }, decision.dispatches);
-    const outcome = queued > 0 ? 'queued' : 'recorded';
-    await tx.stripeEvent.update({ where: { id: event.id }, data: { outcome, tenantId, detail: decision.detail.slice(0, 2000), processedAt: new Date() } });
-    return { ...base, outcome, detail: decision.detail, tenantId, userId };
+    const outcome = decision.dispatches.length > 0 ? 'queued' : 'recorded';
+    return {
+      result: { ...base, outcome, detail: decision.detail, tenantId, userId },
+      write: (c: pg.PoolClient) => applyDecision(c, { ...who, userId, decision, outcome }),
+    };
   });
-}
-
-async function finishIgnored(tx: Tx, eventId: string, tenantId: string, detail: string, force?: boolean): Promise<WebhookResult> {
-  await tx.stripeEvent.updateMany({
-    where: { id: eventId, ...(force ? {} : { outcome: 'received' }) },
-    data: { outcome: 'ignored', tenantId, detail: detail.slice(0, 2000), processedAt: new Date() },
-  });
-  return { received: true, eventId, outcome: 'ignored', detail, tenantId };
 }
 
 /** What a decision needs, complete: a subscription snapshot, or a one-off payment. */

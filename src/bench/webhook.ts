@@ -47,9 +47,23 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+/** CPU seconds (user + system) a process has used so far, from /proc; undefined off Linux. */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  if (pid === undefined) return undefined;
+  try {
+    // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
 interface PhaseResult {
   name: string;
   sent: number;
+  /** The API process's CPU time over the phase, per event sent. */
+  apiCpuMsPerEvent?: number;
   latencies: number[];
   errors: Map<string, number>;
   signups: string[];
@@ -61,7 +75,8 @@ function report(r: PhaseResult): { p50: number; p99: number } {
   const p50 = percentile(s, 50);
   const p99 = percentile(s, 99);
   const errors = [...r.errors].map(([k, v]) => `${k}×${v}`).join(', ') || 'none';
-  console.log(`${r.name.padEnd(28)} sent=${r.sent} ok=${s.length}  p50=${f(p50)}  p95=${f(percentile(s, 95))}  p99=${f(p99)}  max=${f(s[s.length - 1] ?? NaN)}  errors: ${errors}  new tenants: ${r.signups.length}`);
+  const cpu = r.apiCpuMsPerEvent === undefined ? '' : `  API CPU ${r.apiCpuMsPerEvent.toFixed(2)} ms/event`;
+  console.log(`${r.name.padEnd(28)} sent=${r.sent} ok=${s.length}  p50=${f(p50)}  p95=${f(percentile(s, 95))}  p99=${f(p99)}  max=${f(s[s.length - 1] ?? NaN)}${cpu}  errors: ${errors}  new tenants: ${r.signups.length}`);
   return { p50, p99 };
 }
 
@@ -74,8 +89,8 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function startProcess(name: string, script: string, env: NodeJS.ProcessEnv): ChildProcess {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist', script)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+function startProcess(name: string, script: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): ChildProcess {
+  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', script)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let tail = '';
   child.stderr.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-2000)));
   child.on('exit', (code, signal) => {
@@ -103,6 +118,8 @@ async function main(): Promise<void> {
       // Without a worker nothing is provisioned: isolates the API's own cost from the CPU that
       // Kubernetes writes and Helm take on the same machine.
       'no-worker': { type: 'boolean', default: false },
+      // Writes the API process's V8 CPU profile (.cpuprofile) into this directory when it stops.
+      'api-cpu-prof': { type: 'string' },
     },
   });
   const rate = Number(values.rate);
@@ -162,7 +179,7 @@ async function main(): Promise<void> {
     data: existingSubs.map((s) => ({ stripeSubscriptionId: s, userId, tenantId: tenantIdForSubscription(s), plan: 'starter', status: 'active', lastEventAt: past })),
   });
 
-  const api = startProcess('api', 'api/server.js', env);
+  const api = startProcess('api', 'api/server.js', env, values['api-cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['api-cpu-prof']}`] : []);
   const worker = values['no-worker'] ? undefined : startProcess('worker', 'worker.js', env);
   const kube = createKube(loadKubeConfig(process.env.KUBECONFIG), { qps: 50, burst: 100, timeoutMs: 15_000 });
   const signups: string[] = [];
@@ -192,6 +209,7 @@ async function main(): Promise<void> {
       const result: PhaseResult = { name, sent: 0, latencies: [], errors: new Map(), signups: [] };
       const total = Math.round(rate * seconds);
       const interval = 1000 / rate;
+      const cpuBefore = cpuSeconds(api.pid);
       const start = performance.now();
       const inflight: Promise<void>[] = [];
       for (let i = 0; i < total; i += 1) {
@@ -224,6 +242,8 @@ async function main(): Promise<void> {
         );
       }
       await Promise.all(inflight);
+      const cpuAfter = cpuSeconds(api.pid);
+      if (cpuBefore !== undefined && cpuAfter !== undefined) result.apiCpuMsPerEvent = ((cpuAfter - cpuBefore) * 1000) / result.sent;
       return result;
     };
 
