@@ -14,7 +14,8 @@
  * 5. One short transaction under the tenant's advisory lock: read the subscription, customer and
  *    tenant rows, decide (lifecycle.ts), write the state, queue the workflow dispatches in the
  *    outbox (outbox.ts) and mark the event `queued`, `recorded` or `ignored`. No network call
- *    happens inside it; if PostgreSQL fails, nothing of it is kept and the answer is 503.
+ *    happens inside it; if PostgreSQL fails, nothing of it is kept and the answer is 503. Its
+ *    statements are plain SQL in few round trips (webhook-store.ts): this is the API's hot path.
  * The answer comes as soon as that transaction commits; the dispatcher delivers to Temporal, so a
  * Temporal outage delays provisioning and never turns into failed deliveries.
  */
