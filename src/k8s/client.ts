@@ -43,7 +43,15 @@ export interface KubeOptions {
   /** Sustained requests per second to the API server, and the burst allowed above it. */
   qps?: number;
   burst?: number;
+  /**
+   * Called once for every request the adapter sends (each retry counts; the client's cached API
+   * discovery does not), with the adapter's verb and the object's kind: for request accounting.
+   */
+  onRequest?: (verb: KubeVerb, kind: string) => void;
 }
+
+/** What the adapter sends: server-side apply, create, read, delete, list. */
+export type KubeVerb = 'apply' | 'create' | 'read' | 'delete' | 'list';
 
 /** Loads a kubeconfig: the given file, else $KUBECONFIG / ~/.kube/config, else the in-cluster ServiceAccount. */
 export function loadKubeConfig(file?: string): KubeConfig {
@@ -128,18 +136,20 @@ export function createKube(kc: KubeConfig, options: KubeOptions = {}): Kube {
   const fieldManager = options.fieldManager ?? FIELD_MANAGER;
   const api = makeObjectApi(kc, options.timeoutMs ?? 15_000);
   const limiter = new RateLimiter(options.qps ?? 20, options.burst ?? 40);
-  const limited = async <R>(call: () => Promise<R>): Promise<R> => {
+  const onRequest = options.onRequest;
+  const limited = async <R>(verb: KubeVerb, kind: string, call: () => Promise<R>): Promise<R> => {
     await limiter.acquire();
+    onRequest?.(verb, kind);
     return call();
   };
   // A reset connection, a stalled request or a 429/5xx is retried here a few times (each try
   // under the rate limit), so that one lost request does not cost a whole activity attempt.
   // Only for idempotent calls: a create whose answer was lost would come back as AlreadyExists.
   const attempts = Math.max(1, options.requestAttempts ?? 3);
-  const retried = async <R>(call: () => Promise<R>): Promise<R> => {
+  const retried = async <R>(verb: KubeVerb, kind: string, call: () => Promise<R>): Promise<R> => {
     for (let attempt = 1; ; attempt += 1) {
       try {
-        return await limited(call);
+        return await limited(verb, kind, call);
       } catch (err) {
         if (attempt >= attempts || classifyKubeError(err) !== 'retryable') throw err;
         await new Promise((r) => setTimeout(r, 200 * 2 ** (attempt - 1) * (0.5 + Math.random())));
@@ -154,10 +164,10 @@ export function createKube(kc: KubeConfig, options: KubeOptions = {}): Kube {
 
   return {
     apply: <T extends KubernetesObject>(obj: T) =>
-      retried(() => api.patch<T>(obj, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply)),
+      retried('apply', obj.kind ?? '', () => api.patch<T>(obj, undefined, undefined, fieldManager, true, PatchStrategy.ServerSideApply)),
 
     createIfAbsent: (obj) =>
-      limited(async () => {
+      limited('create', obj.kind ?? '', async () => {
         try {
           await api.create(obj, undefined, undefined, fieldManager);
           return true;
@@ -168,7 +178,7 @@ export function createKube(kc: KubeConfig, options: KubeOptions = {}): Kube {
       }),
 
     read: <T extends KubernetesObject>(ref: ObjectRef) =>
-      retried(async () => {
+      retried('read', ref.kind, async () => {
         try {
           return await api.read<T>(spec(ref));
         } catch (err) {
@@ -178,7 +188,7 @@ export function createKube(kc: KubeConfig, options: KubeOptions = {}): Kube {
       }),
 
     delete: (ref) =>
-      retried(async () => {
+      retried('delete', ref.kind, async () => {
         try {
           await api.delete(spec(ref), undefined, undefined, undefined, undefined, 'Foreground');
           return true;
@@ -189,7 +199,7 @@ export function createKube(kc: KubeConfig, options: KubeOptions = {}): Kube {
       }),
 
     list: <T extends KubernetesObject>(apiVersion: string, kind: string, namespace?: string, labelSelector?: string) =>
-      retried(async () => {
+      retried('list', kind, async () => {
         const res = await api.list(apiVersion, kind, namespace, undefined, undefined, undefined, undefined, labelSelector);
         return res.items as T[];
       }),

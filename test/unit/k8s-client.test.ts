@@ -222,6 +222,30 @@ describe('request retries', () => {
   });
 });
 
+describe('request accounting', () => {
+  it('reports every request sent, retries included, with its verb and kind', async () => {
+    const seen: string[] = [];
+    let resets = 1;
+    route = (req) => {
+      if (req.method === 'PATCH' && resets-- > 0) return { status: 0, reset: true };
+      if (req.method === 'GET' && req.path.endsWith('/gone')) return { status: 404, body: statusBody(404, 'NotFound', 'gone') };
+      if (req.method === 'GET' && req.path.endsWith('/secrets')) return { status: 200, body: { kind: 'SecretList', apiVersion: 'v1', metadata: {}, items: [] } };
+      if (req.method === 'POST') return { status: 409, body: statusBody(409, 'AlreadyExists', 'exists') };
+      if (req.method === 'DELETE') return { status: 200, body: statusBody(200, '', 'deleted') };
+      return echo(req);
+    };
+    const k = kube({ onRequest: (verb, kind) => seen.push(`${verb} ${kind}`) });
+    await k.apply(secret('counted'));
+    await k.createIfAbsent(secret('counted'));
+    await k.read({ apiVersion: 'v1', kind: 'Secret', name: 'gone', namespace: NS });
+    await k.delete({ apiVersion: 'v1', kind: 'Secret', name: 'gone', namespace: NS });
+    await k.list('v1', 'Secret', NS);
+    expect(seen).toEqual(['apply Secret', 'apply Secret', 'create Secret', 'read Secret', 'delete Secret', 'list Secret']);
+    // Discovery (answered above without being recorded) is cached by the client and not counted.
+    expect(seen).toHaveLength(requests.length);
+  });
+});
+
 describe('createIfAbsent', () => {
   it('POSTs the object with the field manager and returns true on 201', async () => {
     route = echo;
