@@ -1,41 +1,135 @@
 /**
- * Provisioning benchmark: how long a burst of signups takes on this cluster, end to end.
+ * Provisioning benchmark: how long signups take on this cluster, end to end, through the workflow
+ * and, side by side in the same run, through the direct baseline (src/bench/direct.ts: the same
+ * Kubernetes writes and Helm install, no Temporal, no PostgreSQL).
  *
- * Runs an in-process worker with the real activities on its own task queue, starts N tenants at
- * once, waits until each is `active`, then deprovisions them all, and prints latency percentiles,
- * throughput and the worker process's peak memory. Figures, not pass/fail: compare runs.
+ *   npm run bench -- --tenants 20 --concurrency 20 [--workers 2] [--single 3]
  *
- *   npm run bench -- --tenants 20 --plan starter --concurrency 20
+ * Phases, back to back: one tenant at a time through each path (`--single` repeats, time from
+ * workflow start, or from the first write, to `active`); then a burst of N tenants through the
+ * workflow, torn down; then the same burst through the direct path at the same concurrency, torn
+ * down. It prints time to all active, throughput, p50/p95 time to active, teardown time and the
+ * workflow/direct ratio; Kubernetes API requests per tenant beside the objects a tenant gets; the
+ * peak memory of each worker. Then checks that nothing was done twice (one workflow run per
+ * tenant, release revision 1, one `succeeded` step-log row per step) and nothing is left over
+ * (namespaces, release records, tenant rows not `deprovisioned`), and exits non-zero if anything
+ * failed, was duplicated or leaked. Figures are never asserted: compare runs on one machine.
  *
- * Uses the same environment as the worker (source .stack/env for the local stack).
+ * `--workers 0` (default) runs the worker in this process; `--workers N` spawns N real worker
+ * processes (`node dist/worker.js`) polling the benchmark's task queue. Worker settings come from
+ * the environment as for a real worker (K8S_QPS, K8S_BURST, …; source .stack/env for the stack).
  */
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { parseArgs } from 'node:util';
-import { Client, Connection } from '@temporalio/client';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
-import type { V1Namespace } from '@kubernetes/client-node';
-import { loadWorkerConfig } from '../config';
-import { deprovisionSignal, statusQuery, tenantWorkflowId } from '../contract';
-import { LABEL_MANAGED_BY, MANAGED_BY } from '../k8s/labels';
+import type { ActivityDeps } from '../activities';
+import { loadWorkerConfig, type WorkerConfig } from '../config';
+import { PROVISION_STEPS, deprovisionSignal, statusQuery, tenantWorkflowId } from '../contract';
+import { createDb, type Db } from '../db/client';
+import { dropDatabase, ensureDatabase, migrate } from '../db/migrate';
+import type { Helm } from '../helm/helm';
+import { createKube, loadKubeConfig } from '../k8s/client';
+import { TENANT_RELEASE_NAME, tenantNamespace } from '../naming';
+import { writeWorkflowBundle } from '../workflow-bundle';
 import { activityDepsFromConfig, createWorker } from '../worker';
 import type { provisionTenant } from '../workflows';
+import { apiRequestDelta, leftovers, releaseRevisions, scrapeApiRequests } from './cluster';
+import { deprovisionDirect, inPool, provisionDirect, provisionerObjectCount } from './direct';
+import { startWorkerProcesses, type WorkerProcess } from './workers';
 
-interface Sample {
-  tenantId: string;
-  activeMs?: number;
-  goneMs?: number;
-  error?: string;
+const execFileP = promisify(execFile);
+
+/** Steps that run once per tenant in a provisioning and teardown: a second `succeeded` row is work done twice. */
+const ONCE_PER_TENANT = [...PROVISION_STEPS, 'uninstallApp', 'deleteNamespace'];
+
+/** How many workflow starts, signals or reads the benchmark has in flight at once. */
+const CLIENT_FANOUT = 50;
+
+interface Burst {
+  /** From the burst's start to each tenant's `active`. */
+  activeMs: number[];
+  allActiveMs: number;
+  teardownMs: number;
+  failed: Array<{ tenantId: string; error: string }>;
+  /** Kubernetes requests sent by the provisioner's adapter, helm runs, API server requests (all clients) while provisioning. */
+  kubeRequests: number;
+  helmRuns: number;
+  apiServer?: { total: number; writes: number };
 }
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+interface WorkflowBurst extends Burst {
+  /** Release revisions per namespace, read while the tenants were live. */
+  revisions: Map<string, number[]>;
+  objectsPerTenant?: number;
 }
 
-function summary(label: string, values: number[]): string {
+interface Counter {
+  kube: number;
+  helm: number;
+}
+
+function percentile(values: number[], p: number): number {
   const s = [...values].sort((a, b) => a - b);
-  const f = (ms: number) => `${(ms / 1000).toFixed(2)}s`;
-  return `${label.padEnd(22)} n=${s.length}  p50=${f(percentile(s, 50))}  p95=${f(percentile(s, 95))}  max=${f(s[s.length - 1] ?? NaN)}`;
+  if (s.length === 0) return NaN;
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+}
+
+const sec = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : '–');
+const perMin = (n: number, ms: number) => (ms > 0 && n > 0 ? (n / (ms / 60_000)).toFixed(1) : '–');
+const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(0)} MiB`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Counts each helm run the activities (or the direct path) ask for. */
+function countingHelm(helm: Helm, counter: Counter): Helm {
+  const counted = <A extends unknown[], R>(fn: (...args: A) => Promise<R>) => (...args: A) => {
+    counter.helm += 1;
+    return fn(...args);
+  };
+  return {
+    upgradeInstall: counted(helm.upgradeInstall.bind(helm)),
+    uninstall: counted(helm.uninstall.bind(helm)),
+    status: counted(helm.status.bind(helm)),
+    values: counted(helm.values.bind(helm)),
+    recoverPending: counted(helm.recoverPending.bind(helm)),
+  };
+}
+
+/**
+ * Polls the tenant rows (one query for all of them) until each has reached `done`, or `failed`,
+ * or the deadline passes. Returns when each reached it, in ms after `since`, and the failures.
+ */
+async function awaitStatus(
+  db: Db,
+  ids: readonly string[],
+  done: string,
+  since: number,
+  deadline: number,
+  pollMs: number,
+): Promise<{ at: Map<string, number>; failed: Array<{ tenantId: string; error: string }> }> {
+  const at = new Map<string, number>();
+  const failed: Array<{ tenantId: string; error: string }> = [];
+  let pending = [...ids];
+  while (pending.length > 0) {
+    const rows = await db.tenant.findMany({ where: { id: { in: pending } }, select: { id: true, status: true, lastError: true } });
+    const now = Date.now();
+    for (const row of rows) {
+      if (row.status === done) at.set(row.id, now - since);
+      else if (row.status === 'failed') failed.push({ tenantId: row.id, error: row.lastError ?? 'failed' });
+    }
+    pending = pending.filter((id) => !at.has(id) && !failed.some((f) => f.tenantId === id));
+    if (pending.length === 0) break;
+    if (Date.now() > deadline) {
+      for (const id of pending) failed.push({ tenantId: id, error: `not ${done} when the phase timed out` });
+      break;
+    }
+    await sleep(pollMs);
+  }
+  return { at, failed };
 }
 
 async function main(): Promise<void> {
@@ -44,94 +138,270 @@ async function main(): Promise<void> {
       tenants: { type: 'string', default: '10' },
       plan: { type: 'string', default: 'starter' },
       concurrency: { type: 'string', default: '20' },
-      'timeout-seconds': { type: 'string', default: '900' },
+      workers: { type: 'string', default: '0' },
+      single: { type: 'string', default: '3' },
+      'phase-timeout-seconds': { type: 'string', default: '900' },
+      'poll-ms': { type: 'string', default: '500' },
     },
   });
   const n = Number(values.tenants);
-  const timeoutMs = Number(values['timeout-seconds']) * 1000;
+  const concurrency = Number(values.concurrency);
+  const workerCount = Number(values.workers);
+  const singles = Number(values.single);
+  const phaseTimeoutMs = Number(values['phase-timeout-seconds']) * 1000;
+  const pollMs = Number(values['poll-ms']);
   if (!Number.isInteger(n) || n < 1 || n > 500) throw new Error('--tenants must be an integer from 1 to 500');
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 500) throw new Error('--concurrency must be an integer from 1 to 500');
+  if (![0, 1, 2, 4, 8].includes(workerCount)) throw new Error('--workers must be 0 (in-process), 1, 2, 4 or 8');
+  if (!Number.isInteger(singles) || singles < 0 || singles > 20) throw new Error('--single must be an integer from 0 to 20');
+  if (!(phaseTimeoutMs > 0) || !(pollMs >= 50)) throw new Error('--phase-timeout-seconds must be positive and --poll-ms at least 50');
 
   Runtime.install({ logger: new DefaultLogger('WARN') });
-  const config = { ...loadWorkerConfig(), TASK_QUEUE: `bench-${randomUUID().slice(0, 8)}`, WORKER_MAX_ACTIVITIES: Number(values.concurrency) };
-  const deps = activityDepsFromConfig(config);
-  const { worker, connection: workerConnection } = await createWorker(config, deps);
+  // A throw-away database, migrated here: the step-log and tenant-row checks read only this run's
+  // rows, and spawned workers inherit it through the environment.
+  const dbUrl = new URL(loadWorkerConfig().DATABASE_URL);
+  dbUrl.pathname = `/tenants_bench_${Date.now().toString(36)}`;
+  process.env.DATABASE_URL = dbUrl.toString();
+  await ensureDatabase(process.env.DATABASE_URL);
+  await migrate(process.env.DATABASE_URL);
+  const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
+  const config: WorkerConfig = { ...loadWorkerConfig(), TASK_QUEUE: taskQueue, WORKER_MAX_ACTIVITIES: concurrency };
+  const kc = loadKubeConfig(config.KUBECONFIG);
+  const counter: Counter = { kube: 0, helm: 0 };
+  const base = activityDepsFromConfig(config);
+  // The worker's adapters with the worker's options, counted: requests through the Kube adapter's
+  // hook, helm runs at the Helm adapter's interface.
+  const deps: ActivityDeps = {
+    ...base,
+    kube: createKube(kc, { qps: config.K8S_QPS, burst: config.K8S_BURST, timeoutMs: config.K8S_TIMEOUT_MS, onRequest: () => (counter.kube += 1) }),
+    helm: countingHelm(base.helm, counter),
+  };
+  // The benchmark's own reads are neither rate-limited with the worker's nor counted.
+  const observer = createKube(kc, { qps: 100, burst: 200, timeoutMs: 30_000 });
+  const db = createDb(config.DATABASE_URL, { maxConnections: 4 });
   const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS, connectTimeout: '10s' });
   const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
-
-  let peakRss = 0;
-  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 250);
-  const samples: Sample[] = Array.from({ length: n }, () => ({ tenantId: randomUUID() }));
-  const deadline = Date.now() + timeoutMs;
-
-  const run = async () => {
-    const started = Date.now();
-    const handles = await Promise.all(
-      samples.map((s) =>
-        client.workflow.start<typeof provisionTenant>('provisionTenant', {
-          taskQueue: config.TASK_QUEUE,
-          workflowId: tenantWorkflowId(s.tenantId),
-          args: [{ tenantId: s.tenantId, plan: values.plan }],
-        }),
-      ),
-    );
-    await Promise.all(
-      handles.map(async (h, i) => {
-        const s = samples[i]!;
-        while (Date.now() < deadline) {
-          const p = await h.query(statusQuery).catch(() => undefined);
-          if (p?.status === 'active') {
-            s.activeMs = Date.now() - started;
-            return;
-          }
-          const desc = await h.describe();
-          if (desc.status.name !== 'RUNNING') {
-            s.error = await h.result().then(
-              () => `workflow ${desc.status.name}`,
-              (e: Error) => (e.cause instanceof Error ? e.cause.message : e.message),
-            );
-            return;
-          }
-          await new Promise((r) => setTimeout(r, 250));
-        }
-        s.error = 'timed out';
-      }),
-    );
-    const provisionedIn = Date.now() - started;
-
-    const teardownStart = Date.now();
-    await Promise.all(
-      handles.map(async (h, i) => {
-        const s = samples[i]!;
-        if (s.error) return;
-        await h.signal(deprovisionSignal, { reason: 'benchmark' });
-        await h.result().catch((e: Error) => (s.error = e.message));
-        s.goneMs = Date.now() - teardownStart;
-      }),
-    );
-    return { provisionedIn, deprovisionedIn: Date.now() - teardownStart };
+  const prefix = config.NAMESPACE_PREFIX;
+  const allIds: string[] = [];
+  const newIds = (k: number) => {
+    const ids = Array.from({ length: k }, () => randomUUID());
+    allIds.push(...ids);
+    return ids;
   };
 
+  const startWorkflow = (tenantId: string) =>
+    client.workflow.start<typeof provisionTenant>('provisionTenant', { taskQueue, workflowId: tenantWorkflowId(tenantId), args: [{ tenantId, plan: values.plan }] });
+
+  async function singleWorkflow(): Promise<number> {
+    const [tenantId] = newIds(1);
+    const started = Date.now();
+    const handle = await startWorkflow(tenantId!);
+    const deadline = started + Math.min(phaseTimeoutMs, 300_000);
+    let activeMs = NaN;
+    while (Date.now() < deadline) {
+      const p = await handle.query(statusQuery).catch(() => undefined);
+      if (p?.status === 'active') {
+        activeMs = Date.now() - started;
+        break;
+      }
+      if (p?.status === 'failed') throw new Error(`single tenant ${tenantId} failed: ${p.lastError?.message ?? 'unknown'}`);
+      await sleep(50);
+    }
+    await handle.signal(deprovisionSignal, { reason: 'benchmark' });
+    await handle.result();
+    if (Number.isNaN(activeMs)) throw new Error(`single tenant ${tenantId} was not active within the phase timeout`);
+    return activeMs;
+  }
+
+  async function singleDirect(): Promise<number> {
+    const [tenantId] = newIds(1);
+    const started = Date.now();
+    await provisionDirect(deps, tenantId!, values.plan);
+    const activeMs = Date.now() - started;
+    await deprovisionDirect(deps, tenantId!);
+    return activeMs;
+  }
+
+  async function workflowBurst(ids: string[]): Promise<WorkflowBurst> {
+    const before = await scrapeApiRequests(kc);
+    const counted = { ...counter };
+    const started = Date.now();
+    const deadline = started + phaseTimeoutMs;
+    const handles = new Map<string, WorkflowHandle>();
+    await inPool(ids, CLIENT_FANOUT, async (id) => void handles.set(id, await startWorkflow(id)));
+    const { at, failed } = await awaitStatus(db, ids, 'active', started, deadline, pollMs);
+    const allActiveMs = Date.now() - started;
+    const apiServer = apiRequestDelta(before, await scrapeApiRequests(kc));
+    const kubeRequests = counter.kube - counted.kube;
+    const helmRuns = counter.helm - counted.helm;
+    const live = ids.filter((id) => at.has(id));
+    const revisions = await releaseRevisions(observer, new Set(ids.map((id) => tenantNamespace(id, prefix))));
+    const objects = live[0] ? await objectsPerTenant(live[0]) : undefined;
+
+    const teardownStart = Date.now();
+    await inPool(live, CLIENT_FANOUT, (id) => handles.get(id)!.signal(deprovisionSignal, { reason: 'benchmark' }));
+    const gone = await awaitStatus(db, live, 'deprovisioned', teardownStart, teardownStart + phaseTimeoutMs, pollMs);
+    failed.push(...gone.failed);
+    // The row says deprovisioned a moment before the run closes.
+    await inPool(live, CLIENT_FANOUT, (id) => handles.get(id)!.result().then(
+      () => undefined,
+      (e: Error) => void failed.push({ tenantId: id, error: `workflow failed: ${e.message}` }),
+    ));
+    return { activeMs: [...at.values()], allActiveMs, teardownMs: Date.now() - teardownStart, failed, kubeRequests, helmRuns, apiServer, revisions, objectsPerTenant: objects };
+  }
+
+  async function directBurst(ids: string[]): Promise<Burst> {
+    const before = await scrapeApiRequests(kc);
+    const counted = { ...counter };
+    const started = Date.now();
+    const abort = AbortSignal.timeout(phaseTimeoutMs);
+    const activeMs: number[] = [];
+    const failed: Burst['failed'] = [];
+    const live: string[] = [];
+    await inPool(ids, concurrency, async (id) => {
+      if (abort.aborted) return void failed.push({ tenantId: id, error: 'not started when the phase timed out' });
+      try {
+        await provisionDirect(deps, id, values.plan);
+        activeMs.push(Date.now() - started);
+        live.push(id);
+      } catch (err) {
+        failed.push({ tenantId: id, error: (err as Error).message });
+      }
+    });
+    const allActiveMs = Date.now() - started;
+    const apiServer = apiRequestDelta(before, await scrapeApiRequests(kc));
+    const kubeRequests = counter.kube - counted.kube;
+    const helmRuns = counter.helm - counted.helm;
+    const teardownStart = Date.now();
+    const teardownAbort = AbortSignal.timeout(phaseTimeoutMs);
+    // Failed ones too: whatever part of them exists must go.
+    await inPool(ids, concurrency, async (id) => {
+      await deprovisionDirect(deps, id, teardownAbort).catch((err: Error) => void failed.push({ tenantId: id, error: `teardown: ${err.message}` }));
+    });
+    return { activeMs, allActiveMs, teardownMs: Date.now() - teardownStart, failed, kubeRequests, helmRuns, apiServer };
+  }
+
+  /** What the workflow path did twice: workflow runs, release revisions, step-log rows. */
+  async function duplicates(ids: string[], revisions: Map<string, number[]>): Promise<string[]> {
+    const found: string[] = [];
+    for (const id of ids) {
+      const r = revisions.get(tenantNamespace(id, prefix));
+      if (!r || r.length !== 1 || r[0] !== 1) found.push(`${id}: release revisions ${JSON.stringify(r ?? [])} (expected [1])`);
+    }
+    const runs = new Map<string, number>();
+    for await (const wf of client.workflow.list({ query: `TaskQueue = "${taskQueue}"` })) runs.set(wf.workflowId, (runs.get(wf.workflowId) ?? 0) + 1);
+    for (const id of ids) {
+      const count = runs.get(tenantWorkflowId(id)) ?? 0;
+      if (count !== 1) found.push(`${id}: ${count} workflow runs (expected 1)`);
+    }
+    const rows = await db.tenantStep.groupBy({ by: ['tenantId', 'step'], where: { tenantId: { in: ids }, phase: 'succeeded', step: { in: ONCE_PER_TENANT } }, _count: { _all: true } });
+    for (const row of rows) if (row._count._all > 1) found.push(`${row.tenantId}: step ${row.step} succeeded ${row._count._all} times`);
+    return found;
+  }
+
+  /** Objects one tenant gets: the provisioner's own, the chart's (from a live release's manifest), and Helm's release record. */
+  async function objectsPerTenant(tenantId: string): Promise<number> {
+    const ns = tenantNamespace(tenantId, prefix);
+    const args = [...(config.KUBECONFIG ? ['--kubeconfig', config.KUBECONFIG] : []), 'get', 'manifest', TENANT_RELEASE_NAME, '--namespace', ns];
+    const { stdout } = await execFileP(config.HELM_BIN, args, { env: { ...process.env, HELM_DRIVER: 'configmap' } });
+    return provisionerObjectCount(deps, tenantId, values.plan) + (stdout.match(/^kind: /gm) ?? []).length + 1;
+  }
+
+  // --- workers -------------------------------------------------------------------------------
+  let processes: WorkerProcess[] = [];
+  let bundleDir: string | undefined;
+  let peakInProcess = 0;
+  const sampler = setInterval(() => (peakInProcess = Math.max(peakInProcess, process.memoryUsage().rss)), 250);
+  let stopInProcess: (() => void) | undefined;
+  let inProcessDone: Promise<void> | undefined;
+  let workerConnectionClose: (() => Promise<void>) | undefined;
+  if (workerCount === 0) {
+    const { worker, connection: wc } = await createWorker(config, deps);
+    workerConnectionClose = () => wc.close();
+    inProcessDone = worker.runUntil(new Promise<void>((resolve) => (stopInProcess = resolve)));
+  } else {
+    bundleDir = await mkdtemp(path.join(os.tmpdir(), 'bench-bundle-'));
+    const workflowBundle = path.join(bundleDir, 'workflow-bundle.js');
+    await writeWorkflowBundle(workflowBundle);
+    processes = await startWorkerProcesses({ count: workerCount, taskQueue, maxActivities: concurrency, workflowBundle });
+  }
+
+  let exitCode = 0;
   try {
-    const { provisionedIn, deprovisionedIn } = await worker.runUntil(run());
-    const leaked = (await deps.kube.list<V1Namespace>('v1', 'Namespace', undefined, `${LABEL_MANAGED_BY}=${MANAGED_BY}`)).filter((ns) =>
-      samples.some((s) => ns.metadata?.name?.endsWith(s.tenantId)),
-    );
-    const failed = samples.filter((s) => s.error);
-    console.log(`tenants: ${n}, plan ${values.plan}, worker concurrency ${config.WORKER_MAX_ACTIVITIES}`);
-    console.log(summary('time to active', samples.flatMap((s) => (s.activeMs === undefined ? [] : [s.activeMs]))));
-    console.log(summary('time to deprovisioned', samples.flatMap((s) => (s.goneMs === undefined ? [] : [s.goneMs]))));
-    console.log(`provisioning throughput  ${((n - failed.length) / (provisionedIn / 60_000)).toFixed(1)} tenants/min (all active after ${(provisionedIn / 1000).toFixed(1)}s)`);
-    console.log(`teardown                 all gone after ${(deprovisionedIn / 1000).toFixed(1)}s`);
-    console.log(`worker peak RSS          ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
-    console.log(`failed ${failed.length}, leaked namespaces ${leaked.length}`);
-    for (const f of failed) console.log(`  ${f.tenantId}: ${f.error}`);
-    if (failed.length || leaked.length) process.exitCode = 1;
+    const single = { workflow: [] as number[], direct: [] as number[] };
+    for (let i = 0; i < singles; i += 1) {
+      single.workflow.push(await singleWorkflow());
+      single.direct.push(await singleDirect());
+    }
+
+    const wfIds = newIds(n);
+    const wf = await workflowBurst(wfIds);
+    const direct = await directBurst(newIds(n));
+
+    // Duplicates and leftovers.
+    const dups = await duplicates(wfIds, wf.revisions);
+    const left = await leftovers(observer, allIds, prefix);
+    const rows = await db.tenant.findMany({ where: { id: { in: allIds } }, select: { id: true, status: true } });
+    const notDeprovisioned = rows.filter((r) => r.status !== 'deprovisioned');
+
+    const objects = wf.objectsPerTenant;
+    const line = (label: string, a: string, b: string, c = '') => console.log(`${label.padEnd(34)} ${a.padStart(14)} ${b.padStart(14)} ${c.padStart(10)}`);
+    console.log(`\ntenants ${n}, plan ${values.plan}, concurrency ${concurrency}, ${workerCount === 0 ? 'worker in this process' : `${workerCount} worker processes`}, K8S_QPS ${config.K8S_QPS}, K8S_BURST ${config.K8S_BURST}`);
+    line('', 'workflow', 'direct', 'ratio');
+    const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? (a / b).toFixed(2) : '–');
+    if (singles > 0) {
+      const a = percentile(single.workflow, 50);
+      const b = percentile(single.direct, 50);
+      line(`one tenant, p50 of ${singles}`, sec(a), sec(b), ratio(a, b));
+    }
+    line('all active after', sec(wf.allActiveMs), sec(direct.allActiveMs), ratio(wf.allActiveMs, direct.allActiveMs));
+    const tw = n - wf.failed.length;
+    const td = n - direct.failed.length;
+    line('throughput (tenants/min)', perMin(tw, wf.allActiveMs), perMin(td, direct.allActiveMs), ratio(tw / wf.allActiveMs, td / direct.allActiveMs));
+    line('time to active p50', sec(percentile(wf.activeMs, 50)), sec(percentile(direct.activeMs, 50)), ratio(percentile(wf.activeMs, 50), percentile(direct.activeMs, 50)));
+    line('time to active p95', sec(percentile(wf.activeMs, 95)), sec(percentile(direct.activeMs, 95)), ratio(percentile(wf.activeMs, 95), percentile(direct.activeMs, 95)));
+    line('teardown, all gone after', sec(wf.teardownMs), sec(direct.teardownMs), ratio(wf.teardownMs, direct.teardownMs));
+    const per = (x: number) => (x / n).toFixed(1);
+    if (workerCount === 0) {
+      line('Kubernetes requests/tenant (adapter)', per(wf.kubeRequests), per(direct.kubeRequests), ratio(wf.kubeRequests, direct.kubeRequests));
+      line('helm runs/tenant', per(wf.helmRuns), per(direct.helmRuns), ratio(wf.helmRuns, direct.helmRuns));
+    }
+    if (wf.apiServer && direct.apiServer) {
+      line('API server requests/tenant (all)', per(wf.apiServer.total), per(direct.apiServer.total), ratio(wf.apiServer.total, direct.apiServer.total));
+      line('API server writes/tenant (all)', per(wf.apiServer.writes), per(direct.apiServer.writes), ratio(wf.apiServer.writes, direct.apiServer.writes));
+    }
+    if (objects !== undefined) {
+      line('objects/tenant', String(objects), String(objects));
+      if (wf.apiServer && direct.apiServer) line('API server requests per object', (wf.apiServer.total / n / objects).toFixed(2), (direct.apiServer.total / n / objects).toFixed(2));
+      if (workerCount === 0) line('adapter + helm runs per object', ((wf.kubeRequests + wf.helmRuns) / n / objects).toFixed(2), ((direct.kubeRequests + direct.helmRuns) / n / objects).toFixed(2));
+    }
+    if (workerCount === 0) console.log(`peak RSS (this process: worker, direct path and client)  ${mib(peakInProcess)}`);
+    for (const p of processes) console.log(`peak RSS worker process ${p.pid}  ${mib(p.peakRss())}`);
+    const failed = [...wf.failed, ...direct.failed];
+    const leaked = [...left.namespaces, ...left.releases.map((r) => `release in ${r}`), ...notDeprovisioned.map((r) => `tenant row ${r.id} ${r.status}`)];
+    console.log(`failed ${failed.length}, duplicated ${dups.length}, leaked ${leaked.length}`);
+    for (const f of failed.slice(0, 20)) console.log(`  failed ${f.tenantId}: ${f.error}`);
+    for (const d of dups.slice(0, 20)) console.log(`  duplicated ${d}`);
+    for (const l of leaked.slice(0, 20)) console.log(`  leaked ${l}`);
+    if (failed.length || dups.length || leaked.length) exitCode = 1;
   } finally {
     clearInterval(sampler);
+    stopInProcess?.();
+    await inProcessDone;
+    await workerConnectionClose?.();
+    for (const p of processes) {
+      const code = await p.stop();
+      if (code !== 0) {
+        console.error(`worker process ${p.pid} exited with ${code}:\n${p.tail()}`);
+        exitCode = 1;
+      }
+    }
+    if (bundleDir) await rm(bundleDir, { recursive: true, force: true });
     await connection.close();
-    await workerConnection.close();
-    await deps.db.$disconnect();
+    await Promise.all([db.$disconnect(), base.db.$disconnect()]);
+    await dropDatabase(config.DATABASE_URL);
   }
+  process.exitCode = exitCode;
 }
 
 main().catch((err: unknown) => {

@@ -1,0 +1,101 @@
+/**
+ * Worker processes for the provisioning benchmark: `node dist/worker.js` as the image runs it,
+ * several polling one task queue, each with its resident memory sampled from /proc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+
+export interface WorkerProcess {
+  pid: number;
+  /** Highest VmRSS seen by the sampler, and the kernel's own high-water mark (VmHWM) at the last sample, in bytes. */
+  peakRss(): number;
+  /** SIGTERM, then waits for the exit (in-flight tasks finish first); the exit code. */
+  stop(): Promise<number | null>;
+  /** The last lines the process wrote, for a failure message. */
+  tail(): string;
+}
+
+/** VmRSS and VmHWM of a process from /proc/<pid>/status, in bytes; undefined once it is gone. */
+export async function procMemory(pid: number): Promise<{ rss: number; hwm: number } | undefined> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
+  if (!status) return undefined;
+  const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+}
+
+/**
+ * Starts `count` workers on `taskQueue` and resolves once every one of them polls. They inherit
+ * this process's environment (K8S_QPS, K8S_BURST, HELM_TIMEOUT_SECONDS, … apply to them as to a
+ * real worker) without health or metrics ports, so several can run side by side.
+ */
+export async function startWorkerProcesses(opts: { count: number; taskQueue: string; maxActivities: number; workflowBundle: string; readyTimeoutMs?: number }): Promise<WorkerProcess[]> {
+  const dist = path.resolve(__dirname, '..');
+  const env: NodeJS.ProcessEnv = { ...process.env, TASK_QUEUE: opts.taskQueue, WORKER_MAX_ACTIVITIES: String(opts.maxActivities), WORKFLOW_BUNDLE: opts.workflowBundle, LOG_LEVEL: 'info' };
+  delete env.WORKER_HEALTH_BIND;
+  delete env.WORKER_METRICS_BIND;
+  const procs = Array.from({ length: opts.count }, () => spawn(process.execPath, [path.join(dist, 'worker.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const workers = procs.map((child) => watch(child));
+  try {
+    await Promise.all(workers.map((w) => w.ready(opts.readyTimeoutMs ?? 120_000)));
+  } catch (err) {
+    await Promise.all(workers.map((w) => w.handle.stop()));
+    throw err;
+  }
+  return workers.map((w) => w.handle);
+}
+
+function watch(child: ChildProcess): { handle: WorkerProcess; ready(timeoutMs: number): Promise<void> } {
+  const lines: string[] = [];
+  let polling = false;
+  let onPolling: (() => void) | undefined;
+  const keep = (chunk: Buffer) => {
+    for (const line of chunk.toString().split('\n')) {
+      if (!line) continue;
+      if (!polling && line.includes('"worker polling"')) {
+        polling = true;
+        onPolling?.();
+      }
+      lines.push(line);
+      if (lines.length > 20) lines.shift();
+    }
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  let peak = 0;
+  const sample = async () => {
+    const m = await procMemory(child.pid!);
+    if (m) peak = Math.max(peak, m.rss, m.hwm);
+  };
+  const sampler = setInterval(() => void sample(), 500);
+  sampler.unref();
+  const handle: WorkerProcess = {
+    pid: child.pid!,
+    peakRss: () => peak,
+    tail: () => lines.join('\n'),
+    async stop() {
+      await sample();
+      clearInterval(sampler);
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      child.kill('SIGTERM');
+      return exited;
+    },
+  };
+  return {
+    handle,
+    ready: (timeoutMs) =>
+      new Promise<void>((resolve, reject) => {
+        if (polling) return resolve();
+        const timer = setTimeout(() => reject(new Error(`worker ${child.pid} did not poll within ${timeoutMs / 1000} s:\n${handle.tail()}`)), timeoutMs);
+        onPolling = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        void exited.then((code) => {
+          clearTimeout(timer);
+          reject(new Error(`worker ${child.pid} exited with ${code} before polling:\n${handle.tail()}`));
+        });
+      }),
+  };
+}
