@@ -192,8 +192,10 @@ async function main(): Promise<void> {
   const startWorkflow = (tenantId: string) =>
     client.workflow.start<typeof provisionTenant>('provisionTenant', { taskQueue, workflowId: tenantWorkflowId(tenantId), args: [{ tenantId, plan: values.plan }] });
 
+  const singleIds: string[] = [];
   async function singleWorkflow(): Promise<number> {
     const [tenantId] = newIds(1);
+    singleIds.push(tenantId!);
     const started = Date.now();
     const handle = await startWorkflow(tenantId!);
     const deadline = started + Math.min(phaseTimeoutMs, 300_000);
@@ -299,6 +301,26 @@ async function main(): Promise<void> {
     return found;
   }
 
+  /** Each step's p50 duration (step log: started to succeeded) over these tenants, where it was logged. */
+  async function stepDurations(ids: string[]): Promise<string> {
+    const rows = await db.tenantStep.findMany({
+      where: { tenantId: { in: ids }, step: { in: ['inspectTenant', ...PROVISION_STEPS] }, phase: { in: ['started', 'succeeded'] } },
+      select: { tenantId: true, step: true, phase: true, createdAt: true },
+      orderBy: { createdAt: 'asc' },
+    });
+    const startedAt = new Map<string, number>();
+    const byStep = new Map<string, number[]>();
+    for (const r of rows) {
+      const key = `${r.tenantId}/${r.step}`;
+      const begun = startedAt.get(key);
+      if (r.phase === 'started') startedAt.set(key, r.createdAt.getTime());
+      else if (begun !== undefined) byStep.set(r.step, [...(byStep.get(r.step) ?? []), r.createdAt.getTime() - begun]);
+    }
+    const parts = [...byStep].map(([step, d]) => [step, percentile(d, 50)] as const);
+    const inSteps = parts.reduce((sum, [, ms]) => sum + ms, 0);
+    return `${parts.map(([step, ms]) => `${step} ${sec(ms)}`).join(', ')} (sum ${sec(inSteps)})`;
+  }
+
   /** Objects one tenant gets: the provisioner's own, the chart's (from a live release's manifest), and Helm's release record. */
   async function objectsPerTenant(tenantId: string): Promise<number> {
     const ns = tenantNamespace(tenantId, prefix);
@@ -375,6 +397,8 @@ async function main(): Promise<void> {
       if (wf.apiServer && direct.apiServer) line('API server requests per object', (wf.apiServer.total / n / objects).toFixed(2), (direct.apiServer.total / n / objects).toFixed(2));
       if (workerCount === 0) line('adapter + helm runs per object', ((wf.kubeRequests + wf.helmRuns) / n / objects).toFixed(2), ((direct.kubeRequests + direct.helmRuns) / n / objects).toFixed(2));
     }
+    if (singles > 0) console.log(`workflow steps p50, one tenant: ${await stepDurations(singleIds)}`);
+    console.log(`workflow steps p50, burst: ${await stepDurations(wfIds)}`);
     if (workerCount === 0) console.log(`peak RSS (this process: worker, direct path and client)  ${mib(peakInProcess)}`);
     for (const p of processes) console.log(`peak RSS worker process ${p.pid}  ${mib(p.peakRss())}`);
     const failed = [...wf.failed, ...direct.failed];
