@@ -368,7 +368,7 @@ async function main(): Promise<void> {
 
     const objects = wf.objectsPerTenant;
     const line = (label: string, a: string, b: string, c = '') => console.log(`${label.padEnd(34)} ${a.padStart(14)} ${b.padStart(14)} ${c.padStart(10)}`);
-    console.log(`\ntenants ${n}, plan ${values.plan}, concurrency ${concurrency}, ${workerCount === 0 ? 'worker in this process' : `${workerCount} worker processes`}, K8S_QPS ${config.K8S_QPS}, K8S_BURST ${config.K8S_BURST}`);
+    console.log(`\ntenants ${n}, plan ${values.plan}, concurrency ${concurrency}, ${workerCount === 0 ? 'worker in this process' : `${workerCount} worker process${workerCount > 1 ? 'es' : ''}`}, K8S_QPS ${config.K8S_QPS}, K8S_BURST ${config.K8S_BURST}`);
     line('', 'workflow', 'direct', 'ratio');
     const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? (a / b).toFixed(2) : '–');
     if (singles > 0) {
