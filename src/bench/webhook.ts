@@ -9,7 +9,8 @@
  *            `customer.subscription.updated`), which change nothing;
  *   phase 2, signups: the same, with `--signup-percent` of the events new subscriptions whose
  *            tenants the worker provisions (namespace, policies, quota, Helm) during the phase.
- * Prints p50/p95/p99/max of the acknowledgement time per phase and their ratio, then deprovisions
+ * Prints p50/p95/p99/max of the acknowledgement time per phase and their ratio (as the sender saw
+ * it, and as the API timed it: the sender shares the machine's CPU), the API's CPU per event, then deprovisions
  * the new tenants and checks that nothing is left. Figures, not pass/fail.
  *
  *   npm run bench:webhook -- --rate 200 --seconds 20 --signup-percent 1
@@ -59,9 +60,32 @@ function cpuSeconds(pid: number | undefined): number | undefined {
   }
 }
 
+/** The API's own histogram of webhook answer times: cumulative counts per bucket bound (seconds). */
+async function serverBuckets(adminUrl: string): Promise<Map<string, number>> {
+  const text = await (await fetch(`${adminUrl}/metrics`, { signal: AbortSignal.timeout(10_000) })).text();
+  const buckets = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('tenant_provisioner_http_request_duration_seconds_bucket{') || !line.includes('route="/webhooks/stripe"')) continue;
+    const le = /le="([^"]+)"/.exec(line)?.[1];
+    if (le) buckets.set(le, (buckets.get(le) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return buckets;
+}
+
+/** Share of the phase's answers the API itself timed within 25 and 50 ms (bucket bounds). */
+function serverShare(before: Map<string, number>, after: Map<string, number>): string {
+  const delta = (le: string) => (after.get(le) ?? 0) - (before.get(le) ?? 0);
+  const total = delta('+Inf');
+  if (total === 0) return 'no answers';
+  const pct = (le: string) => `${((100 * delta(le)) / total).toFixed(1)}%`;
+  return `${pct('0.025')} <= 25 ms, ${pct('0.05')} <= 50 ms`;
+}
+
 interface PhaseResult {
   name: string;
   sent: number;
+  /** The same answers timed by the API (request in to response finished), as bucket shares. */
+  server?: string;
   /** The API process's CPU time over the phase, per event sent. */
   apiCpuMsPerEvent?: number;
   latencies: number[];
@@ -77,6 +101,7 @@ function report(r: PhaseResult): { p50: number; p99: number } {
   const errors = [...r.errors].map(([k, v]) => `${k}×${v}`).join(', ') || 'none';
   const cpu = r.apiCpuMsPerEvent === undefined ? '' : `  API CPU ${r.apiCpuMsPerEvent.toFixed(2)} ms/event`;
   console.log(`${r.name.padEnd(28)} sent=${r.sent} ok=${s.length}  p50=${f(p50)}  p95=${f(percentile(s, 95))}  p99=${f(p99)}  max=${f(s[s.length - 1] ?? NaN)}${cpu}  errors: ${errors}  new tenants: ${r.signups.length}`);
+  if (r.server) console.log(`${''.padEnd(28)} timed by the API itself: ${r.server}`);
   return { p50, p99 };
 }
 
@@ -145,6 +170,7 @@ async function main(): Promise<void> {
   const secret = `whsec_${randomBytes(16).toString('hex')}`;
   const taskQueue = `bench-webhook-${randomUUID().slice(0, 8)}`;
   const url = `http://127.0.0.1:${values.port}`;
+  const adminUrl = `http://127.0.0.1:${Number(values.port) + 1}`;
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     DATABASE_URL: databaseUrl,
@@ -160,6 +186,7 @@ async function main(): Promise<void> {
     SERVICE_TOKEN: randomBytes(32).toString('base64url'),
     HOST: '127.0.0.1',
     PORT: values.port,
+    ADMIN_PORT: String(Number(values.port) + 1),
     DEPROVISION_GRACE_SECONDS: '0',
     // One client sends everything here: the per-address limits would measure themselves.
     RATE_LIMIT_PER_MINUTE: '0',
@@ -210,6 +237,7 @@ async function main(): Promise<void> {
       const total = Math.round(rate * seconds);
       const interval = 1000 / rate;
       const cpuBefore = cpuSeconds(api.pid);
+      const bucketsBefore = await serverBuckets(adminUrl);
       const start = performance.now();
       const inflight: Promise<void>[] = [];
       for (let i = 0; i < total; i += 1) {
@@ -243,6 +271,7 @@ async function main(): Promise<void> {
       }
       await Promise.all(inflight);
       const cpuAfter = cpuSeconds(api.pid);
+      result.server = serverShare(bucketsBefore, await serverBuckets(adminUrl));
       if (cpuBefore !== undefined && cpuAfter !== undefined) result.apiCpuMsPerEvent = ((cpuAfter - cpuBefore) * 1000) / result.sent;
       return result;
     };
