@@ -7,6 +7,10 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { loadAllYaml } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../k8s/client';
+import { watcherFor } from '../k8s/watch';
+import { NotReadyError, UnjudgedKindError, createReadinessWaiter, objectsToWatch, type ReadinessWaiter } from './readiness';
 
 export interface HelmOptions {
   /** Path of the helm binary (default: `helm` on PATH). */
@@ -18,6 +22,11 @@ export interface HelmOptions {
    * general Secret access, so its releases must not live in Secrets.
    */
   driver?: 'configmap' | 'secret';
+  /**
+   * Judges the release's readiness after an install or upgrade (default: watches through the same
+   * kubeconfig helm uses).
+   */
+  readiness?: ReadinessWaiter;
 }
 
 export interface UpgradeInstallRequest {
@@ -28,7 +37,7 @@ export interface UpgradeInstallRequest {
   /** How long Helm may wait for the release's resources to become ready. */
   timeoutSeconds: number;
   signal?: AbortSignal;
-  /** Called every few seconds while Helm runs (activities heartbeat from here). */
+  /** Called every few seconds while Helm runs or the release is awaited (activities heartbeat from here). */
   onProgress?: (elapsedMs: number) => void;
 }
 
@@ -70,10 +79,10 @@ export interface Helm {
 }
 
 /**
- * The longest `helm upgrade --install --atomic --timeout T` can legitimately take: it waits up to
- * T for readiness, and on failure waits up to T again for the rollback (or the uninstall of a
- * failed first install). The hard kill comes a minute later; callers' deadlines (activity timeout,
- * worker shutdown grace) must be at least this long.
+ * The longest `upgradeInstall` with timeout T can legitimately take: the install or upgrade and
+ * the wait for readiness share T, and on failure the rollback (or the uninstall of a failed first
+ * install) may wait up to T again, and is killed a minute after that. Callers' deadlines (activity
+ * timeout, worker shutdown grace) must be at least this long.
  */
 export function helmWorstCaseSeconds(timeoutSeconds: number): number {
   return 2 * timeoutSeconds + 60;
@@ -165,9 +174,78 @@ export function createHelm(options: HelmOptions = {}): Helm {
     return { name: parsed.name, namespace: parsed.namespace, revision: parsed.version, status: parsed.info?.status ?? 'unknown' };
   }
 
+  let waiter = options.readiness;
+  const readiness = (): ReadinessWaiter => (waiter ??= createReadinessWaiter(watcherFor(loadKubeConfig(options.kubeconfig))));
+
+  type HistoryEntry = { revision: number; status: string; updated: string };
+
+  /** The release's revisions, oldest first; undefined when there is no such release. */
+  async function history(release: string, namespace: string, signal?: AbortSignal): Promise<HistoryEntry[] | undefined> {
+    const res = await run(['history', release, '--namespace', namespace, '--max', '20', '--output', 'json'], 60_000, signal);
+    if (res.code !== 0) {
+      if (/not found/i.test(res.stderr)) return undefined;
+      throw new HelmError(`helm history ${release} in ${namespace} failed: ${summarize(res.stderr)}`, isRetryableHelmFailure(res.stderr), res.stderr);
+    }
+    return (JSON.parse(res.stdout || '[]') as HistoryEntry[]).sort((a, b) => a.revision - b.revision);
+  }
+
+  /**
+   * Replaces the latest revision with the last good one before it (deployed or superseded), or
+   * uninstalls the release when it never had one. Both wait for readiness, as --atomic's did.
+   */
+  async function restore(
+    release: string,
+    namespace: string,
+    revisions: HistoryEntry[],
+    timeoutSeconds: number,
+    signal?: AbortSignal,
+    onProgress?: (ms: number) => void,
+  ): Promise<{ toRevision: number } | { uninstalled: true }> {
+    const latest = revisions[revisions.length - 1]!;
+    const good = [...revisions].reverse().find((h) => h.revision < latest.revision && (h.status === 'deployed' || h.status === 'superseded'));
+    if (good) {
+      const rb = await run(
+        ['rollback', release, String(good.revision), '--namespace', namespace, '--wait', '--timeout', `${timeoutSeconds}s`, '--history-max', '5'],
+        (timeoutSeconds + 60) * 1000,
+        signal,
+        onProgress,
+      );
+      if (rb.code !== 0) {
+        throw new HelmError(`helm rollback ${release} in ${namespace} to revision ${good.revision} failed: ${summarize(rb.stderr)}`, isRetryableHelmFailure(rb.stderr), rb.stderr);
+      }
+      return { toRevision: good.revision };
+    }
+    const un = await run(['uninstall', release, '--namespace', namespace, '--wait', '--timeout', `${timeoutSeconds}s`], (timeoutSeconds + 60) * 1000, signal, onProgress);
+    if (un.code !== 0 && !/not found/i.test(un.stderr)) {
+      throw new HelmError(`helm uninstall of ${release} in ${namespace} failed: ${summarize(un.stderr)}`, isRetryableHelmFailure(un.stderr), un.stderr);
+    }
+    return { uninstalled: true };
+  }
+
+  /**
+   * What --atomic did after a failure: the revision this call made (`revision`), or a revision
+   * helm itself left `failed` (undefined), is rolled back, or uninstalled if it was the first.
+   * Never cancelled by the activity's signal (a half-undone release is worse); bounded instead.
+   * Returns what was done, for the error message.
+   */
+  async function undoRelease(release: string, namespace: string, revision: number | undefined, timeoutSeconds: number, onProgress?: (ms: number) => void): Promise<string> {
+    try {
+      const revisions = await history(release, namespace);
+      const latest = revisions?.[revisions.length - 1];
+      if (!revisions || !latest) return '';
+      if (revision === undefined ? latest.status !== 'failed' : latest.revision !== revision) return '';
+      const done = await restore(release, namespace, revisions, timeoutSeconds, undefined, onProgress);
+      return 'toRevision' in done ? `rolled back to revision ${done.toRevision}` : 'the failed first install was uninstalled';
+    } catch (err) {
+      return `undoing it failed too: ${err instanceof Error ? err.message : String(err)}`;
+    }
+  }
+
   return {
     async upgradeInstall(req) {
+      const started = Date.now();
       const dir = await mkdtemp(path.join(os.tmpdir(), 'helm-values-'));
+      let res: RunResult;
       try {
         const valuesFile = path.join(dir, 'values.json');
         await writeFile(valuesFile, JSON.stringify(req.values), { mode: 0o600 });
@@ -176,25 +254,46 @@ export function createHelm(options: HelmOptions = {}): Helm {
           '--install',
           '--namespace', req.namespace,
           '--values', valuesFile,
-          // --atomic waits for readiness and rolls a failed upgrade back (a failed first install is
-          // uninstalled), so the release is never left half-applied.
-          '--atomic',
+          // No --wait/--atomic: helm would poll readiness every 2 s. Readiness is awaited below from
+          // watches, and a release that does not become ready is rolled back there, as --atomic does.
           '--timeout', `${req.timeoutSeconds}s`,
           '--history-max', '5',
           '--output', 'json',
         ];
-        const res = await run(args, helmWorstCaseSeconds(req.timeoutSeconds) * 1000, req.signal, req.onProgress);
-        if (res.code !== 0) {
-          throw new HelmError(
-            `helm upgrade --install ${req.release} in ${req.namespace} failed: ${summarize(res.stderr)}`,
-            isRetryableHelmFailure(res.stderr),
-            res.stderr,
-          );
-        }
-        return parseRelease(res.stdout);
+        // The install and the wait share the timeout; without --wait helm itself takes a second.
+        res = await run(args, req.timeoutSeconds * 1000, req.signal, req.onProgress);
       } finally {
         await rm(dir, { recursive: true, force: true });
       }
+      if (res.code !== 0) {
+        const undo = await undoRelease(req.release, req.namespace, undefined, req.timeoutSeconds, req.onProgress);
+        throw new HelmError(
+          `helm upgrade --install ${req.release} in ${req.namespace} failed: ${summarize(res.stderr)}${undo ? `; ${undo}` : ''}`,
+          isRetryableHelmFailure(res.stderr),
+          res.stderr,
+        );
+      }
+      const release = parseRelease(res.stdout);
+      const ticker = setInterval(() => req.onProgress?.(Date.now() - started), 5_000);
+      try {
+        const manifest = (JSON.parse(res.stdout) as { manifest?: string }).manifest ?? '';
+        const objects = objectsToWatch(loadAllYaml(manifest));
+        await readiness().waitReady({
+          namespace: req.namespace,
+          objects,
+          timeoutMs: Math.max(0, started + req.timeoutSeconds * 1000 - Date.now()),
+          signal: req.signal,
+        });
+      } catch (err) {
+        const undo = await undoRelease(req.release, req.namespace, release.revision, req.timeoutSeconds, req.onProgress);
+        const reason = err instanceof Error ? err.message : String(err);
+        const what = err instanceof NotReadyError ? `did not become ready within ${req.timeoutSeconds} s (${reason})` : `could not be awaited: ${reason}`;
+        // A chart with kinds the wait cannot judge will not do better on another attempt.
+        throw new HelmError(`release ${req.release} in ${req.namespace} ${what}${undo ? `; ${undo}` : ''}`, !(err instanceof UnjudgedKindError), '');
+      } finally {
+        clearInterval(ticker);
+      }
+      return release;
     },
 
     async uninstall(req) {
@@ -221,34 +320,14 @@ export function createHelm(options: HelmOptions = {}): Helm {
     },
 
     async recoverPending(req) {
-      const res = await run(['history', req.release, '--namespace', req.namespace, '--max', '20', '--output', 'json'], 60_000, req.signal);
-      if (res.code !== 0) {
-        if (/not found/i.test(res.stderr)) return { action: 'none' };
-        throw new HelmError(`helm history ${req.release} in ${req.namespace} failed: ${summarize(res.stderr)}`, isRetryableHelmFailure(res.stderr), res.stderr);
-      }
-      const history = (JSON.parse(res.stdout || '[]') as Array<{ revision: number; status: string; updated: string }>).sort((a, b) => a.revision - b.revision);
-      const latest = history[history.length - 1];
-      if (!latest || !latest.status.startsWith('pending-')) return { action: 'none' };
+      const revisions = await history(req.release, req.namespace, req.signal);
+      const latest = revisions?.[revisions.length - 1];
+      if (!revisions || !latest || !latest.status.startsWith('pending-')) return { action: 'none' };
       const ageSeconds = Math.max(0, Math.round((Date.now() - Date.parse(latest.updated)) / 1000));
       if (!(ageSeconds >= req.staleAfterSeconds)) return { action: 'wait', status: latest.status, ageSeconds };
-      const good = [...history].reverse().find((h) => h.revision < latest.revision && (h.status === 'deployed' || h.status === 'superseded'));
-      if (good) {
-        const rb = await run(
-          ['rollback', req.release, String(good.revision), '--namespace', req.namespace, '--wait', '--timeout', `${req.timeoutSeconds}s`, '--history-max', '5'],
-          (req.timeoutSeconds + 60) * 1000,
-          req.signal,
-        );
-        if (rb.code !== 0) {
-          throw new HelmError(`helm rollback ${req.release} in ${req.namespace} to revision ${good.revision} failed: ${summarize(rb.stderr)}`, isRetryableHelmFailure(rb.stderr), rb.stderr);
-        }
-        return { action: 'rolled-back', from: latest.status, toRevision: good.revision };
-      }
-      // Nothing ever became ready: the release is only the lock; removing it lets the install start over.
-      const un = await run(['uninstall', req.release, '--namespace', req.namespace, '--wait', '--timeout', `${req.timeoutSeconds}s`], (req.timeoutSeconds + 60) * 1000, req.signal);
-      if (un.code !== 0 && !/not found/i.test(un.stderr)) {
-        throw new HelmError(`helm uninstall of the locked release ${req.release} in ${req.namespace} failed: ${summarize(un.stderr)}`, isRetryableHelmFailure(un.stderr), un.stderr);
-      }
-      return { action: 'uninstalled', from: latest.status };
+      // Nothing good before the lock: the release is only the lock; removing it lets the install start over.
+      const done = await restore(req.release, req.namespace, revisions, req.timeoutSeconds, req.signal);
+      return 'toRevision' in done ? { action: 'rolled-back', from: latest.status, toRevision: done.toRevision } : { action: 'uninstalled', from: latest.status };
     },
 
     async status(release, namespace) {

@@ -8,11 +8,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { HelmError, createHelm, isRetryableHelmFailure, type Helm, type HelmOptions } from '../../src/helm/helm';
+import { NotReadyError, type ReadinessRequest, type ReadinessWaiter } from '../../src/helm/readiness';
 
 const SCRIPT = `#!/bin/sh
 dir="$(dirname "$0")"
-: > "$dir/argv"
-for a in "$@"; do printf '%s\\n' "$a" >> "$dir/argv"; done
+if [ ! -f "$dir/argv" ]; then for a in "$@"; do printf '%s\\n' "$a" >> "$dir/argv"; done; fi
+echo "$*" >> "$dir/calls"
+if [ "$1" = "--kubeconfig" ]; then sub="$3"; else sub="$1"; fi
 prev=""
 for a in "$@"; do
   if [ "$prev" = "--values" ]; then cp "$a" "$dir/values.seen"; fi
@@ -20,22 +22,31 @@ for a in "$@"; do
 done
 echo $$ > "$dir/pid"
 if [ -f "$dir/hang" ]; then exec sleep 30; fi
-if [ -f "$dir/stdout" ]; then cat "$dir/stdout"; fi
-if [ -f "$dir/stderr" ]; then cat "$dir/stderr" >&2; fi
+if [ -f "$dir/stdout.$sub" ]; then cat "$dir/stdout.$sub"; elif [ -f "$dir/stdout" ]; then cat "$dir/stdout"; fi
+if [ -f "$dir/stderr.$sub" ]; then cat "$dir/stderr.$sub" >&2; elif [ -f "$dir/stderr" ]; then cat "$dir/stderr" >&2; fi
+if [ -f "$dir/exit.$sub" ]; then exit "$(cat "$dir/exit.$sub")"; fi
 exit "$(cat "$dir/exit" 2>/dev/null || echo 0)"
 `;
 
-interface Behaviour {
+interface Answer {
   stdout?: string;
   stderr?: string;
   exit?: number;
+}
+
+interface Behaviour extends Answer {
   hang?: boolean;
+  /** Answers of one subcommand (`history`, `rollback`, …), instead of the common one. */
+  per?: Record<string, Answer>;
 }
 
 interface Fake {
   dir: string;
   binary: string;
+  /** The first call's arguments. */
   argv(): Promise<string[]>;
+  /** Every call, one line of space-separated arguments each. */
+  calls(): Promise<string[]>;
   pid(): Promise<number>;
 }
 
@@ -51,16 +62,34 @@ async function fakeHelm(b: Behaviour): Promise<Fake> {
   if (b.stderr !== undefined) await writeFile(path.join(dir, 'stderr'), b.stderr);
   if (b.exit !== undefined) await writeFile(path.join(dir, 'exit'), String(b.exit));
   if (b.hang) await writeFile(path.join(dir, 'hang'), '');
+  for (const [sub, a] of Object.entries(b.per ?? {})) {
+    if (a.stdout !== undefined) await writeFile(path.join(dir, `stdout.${sub}`), a.stdout);
+    if (a.stderr !== undefined) await writeFile(path.join(dir, `stderr.${sub}`), a.stderr);
+    if (a.exit !== undefined) await writeFile(path.join(dir, `exit.${sub}`), String(a.exit));
+  }
   return {
     dir,
     binary,
     argv: async () => (await readFile(path.join(dir, 'argv'), 'utf8')).split('\n').slice(0, -1),
+    calls: async () => (existsSync(path.join(dir, 'calls')) ? (await readFile(path.join(dir, 'calls'), 'utf8')).split('\n').slice(0, -1) : []),
     pid: async () => Number((await readFile(path.join(dir, 'pid'), 'utf8')).trim()),
   };
 }
 
+/** A readiness wait that answers at once (ready), or as told; it records what it was asked. */
+function fakeReadiness(answer: (req: ReadinessRequest) => Promise<void> = () => Promise.resolve()): ReadinessWaiter & { asked: ReadinessRequest[] } {
+  const asked: ReadinessRequest[] = [];
+  return {
+    asked,
+    waitReady(req) {
+      asked.push(req);
+      return answer(req);
+    },
+  };
+}
+
 function helmWith(fake: Fake, options: Omit<HelmOptions, 'binary'> = {}): Helm {
-  return createHelm({ binary: fake.binary, ...options });
+  return createHelm({ binary: fake.binary, readiness: fakeReadiness(), ...options });
 }
 
 /** Waits with real I/O (setImmediate; works under fake timers too) until `cond` holds. */
@@ -127,7 +156,6 @@ describe('upgradeInstall', () => {
       '--install',
       '--namespace', 'tenant-x',
       '--values', valuesFile,
-      '--atomic',
       '--timeout', '120s',
       '--history-max', '5',
       '--output', 'json',
@@ -228,31 +256,130 @@ describe('upgradeInstall', () => {
     expect((err as HelmError).message).toContain('cancelled');
   });
 
-  it('kills a hung helm only after the --atomic worst case (install wait + rollback wait) + 60 s, reporting progress meanwhile', async () => {
+  it('kills a hung helm once the timeout it shares with the readiness wait is spent, reporting progress meanwhile', async () => {
     // Fake clock for the hard timeout and the progress ticker; the child process itself is real.
     jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'clearImmediate', 'queueMicrotask', 'performance', 'hrtime'] });
-    const fake = await fakeHelm({ hang: true });
+    const fake = await fakeHelm({ hang: true, per: { history: { stderr: 'Error: release: not found', exit: 1 } } });
     const progress: number[] = [];
     let settled = false;
     const running = helmWith(fake)
-      .upgradeInstall({ ...REQUEST, timeoutSeconds: 5, onProgress: (ms) => progress.push(ms) })
+      .upgradeInstall({ ...REQUEST, timeoutSeconds: 20, onProgress: (ms) => progress.push(ms) })
       .catch((e: unknown) => e)
       .finally(() => (settled = true));
     await started(fake);
     const pid = await fake.pid();
     pids.push(pid);
 
-    await jest.advanceTimersByTimeAsync(69_999);
+    await jest.advanceTimersByTimeAsync(19_999);
     expect(settled).toBe(false);
     expect(alive(pid)).toBe(true);
-    expect(progress).toEqual([5_000, 10_000, 15_000, 20_000, 25_000, 30_000, 35_000, 40_000, 45_000, 50_000, 55_000, 60_000, 65_000]);
+    expect(progress).toEqual([5_000, 10_000, 15_000]);
 
     await jest.advanceTimersByTimeAsync(1);
+    await until(() => !alive(pid), 'the fake helm to be killed');
+    jest.useRealTimers();
     const err = await running;
     expect(err).toBeInstanceOf(HelmError);
-    expect((err as HelmError).message).toBe('helm upgrade did not finish within 70 s');
+    expect((err as HelmError).message).toBe('helm upgrade did not finish within 20 s');
     expect((err as HelmError).retryable).toBe(true);
-    await until(() => !alive(pid), 'the fake helm to be killed');
+  });
+});
+
+describe('upgradeInstall: readiness and rollback (what --atomic did)', () => {
+  const manifest = [
+    'apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: tenant-app',
+    'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tenant-app-config',
+    'apiVersion: v1\nkind: Service\nmetadata:\n  name: tenant-app',
+    'apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: tenant-app',
+  ].join('\n---\n');
+  const revisions = (...entries: Array<[number, string]>) =>
+    JSON.stringify(entries.map(([revision, status]) => ({ revision, status, updated: new Date().toISOString() })));
+  const never = (req: ReadinessRequest) => Promise.reject(new NotReadyError('timeout', [`Deployment/tenant-app: 0 of 1 expected pods are ready (${req.namespace})`]));
+
+  it("waits for the rendered Deployment and Service in the release's namespace, within the same timeout", async () => {
+    const fake = await fakeHelm({ stdout: release({ manifest }) });
+    const readiness = fakeReadiness();
+    await expect(helmWith(fake, { readiness }).upgradeInstall(REQUEST)).resolves.toMatchObject({ revision: 3, status: 'deployed' });
+    expect(readiness.asked).toHaveLength(1);
+    const asked = readiness.asked[0]!;
+    expect(asked.namespace).toBe('tenant-x');
+    expect(asked.objects).toEqual([
+      { kind: 'Service', name: 'tenant-app' },
+      { kind: 'Deployment', name: 'tenant-app' },
+    ]);
+    expect(asked.timeoutMs).toBeGreaterThan(100_000);
+    expect(asked.timeoutMs).toBeLessThanOrEqual(120_000);
+    expect(await fake.calls()).toHaveLength(1);
+  });
+
+  it('an upgrade that never becomes ready is rolled back to the revision before it, with a retryable error', async () => {
+    const fake = await fakeHelm({ stdout: release({ manifest, version: 3 }), per: { history: { stdout: revisions([1, 'superseded'], [2, 'superseded'], [3, 'deployed']) } } });
+    const err = await helmWith(fake, { readiness: fakeReadiness(never) })
+      .upgradeInstall(REQUEST)
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(HelmError);
+    expect((err as HelmError).retryable).toBe(true);
+    expect((err as HelmError).message).toContain('release tenant-app in tenant-x did not become ready within 120 s');
+    expect((err as HelmError).message).toContain('0 of 1 expected pods are ready');
+    expect((err as HelmError).message).toContain('rolled back to revision 2');
+    const calls = await fake.calls();
+    expect(calls.map((c) => c.split(' ')[0])).toEqual(['upgrade', 'history', 'rollback']);
+    expect(calls[2]).toBe('rollback tenant-app 2 --namespace tenant-x --wait --timeout 120s --history-max 5');
+  });
+
+  it('a first install that never becomes ready is uninstalled', async () => {
+    const fake = await fakeHelm({ stdout: release({ manifest, version: 1 }), per: { history: { stdout: revisions([1, 'deployed']) } } });
+    const err = await helmWith(fake, { readiness: fakeReadiness(never) })
+      .upgradeInstall(REQUEST)
+      .catch((e: unknown) => e);
+    expect((err as HelmError).retryable).toBe(true);
+    expect((err as HelmError).message).toContain('the failed first install was uninstalled');
+    expect((await fake.calls())[2]).toBe('uninstall tenant-app --namespace tenant-x --wait --timeout 120s');
+  });
+
+  it('a cancelled wait still rolls back (the rollback is not cut short by the same signal)', async () => {
+    const fake = await fakeHelm({ stdout: release({ manifest, version: 2 }), per: { history: { stdout: revisions([1, 'superseded'], [2, 'deployed']) } } });
+    const controller = new AbortController();
+    const readiness = fakeReadiness(
+      (req) =>
+        new Promise((_, reject) => {
+          req.signal?.addEventListener('abort', () => reject(new NotReadyError('cancelled', ['Deployment/tenant-app: not seen yet'])));
+          controller.abort();
+        }),
+    );
+    const err = await helmWith(fake, { readiness })
+      .upgradeInstall({ ...REQUEST, signal: controller.signal })
+      .catch((e: unknown) => e);
+    expect((err as HelmError).retryable).toBe(true);
+    expect((err as HelmError).message).toContain('cancelled while waiting for Deployment/tenant-app');
+    expect((await fake.calls())[2]).toMatch(/^rollback tenant-app 1 /);
+  });
+
+  it('a revision helm itself left failed is rolled back; a failure before any release exists touches nothing', async () => {
+    const failed = await fakeHelm({
+      stderr: 'Error: UPGRADE FAILED: etcdserver: request timed out\n',
+      exit: 1,
+      per: { history: { stdout: revisions([1, 'superseded'], [2, 'deployed'], [3, 'failed']), exit: 0 }, rollback: { exit: 0 } },
+    });
+    const err = await helmWith(failed).upgradeInstall(REQUEST).catch((e: unknown) => e);
+    expect((err as HelmError).retryable).toBe(true);
+    expect((err as HelmError).message).toContain('rolled back to revision 2');
+
+    const schema = await fakeHelm({ stderr: "Error: INSTALLATION FAILED: values don't meet the specifications of the schema(s)\n", exit: 1, per: { history: { stderr: 'Error: release: not found' } } });
+    const err2 = await helmWith(schema).upgradeInstall(REQUEST).catch((e: unknown) => e);
+    expect((err2 as HelmError).retryable).toBe(false);
+    expect((await schema.calls()).map((c) => c.split(' ')[0])).toEqual(['upgrade', 'history']);
+  });
+
+  it('a chart that renders a kind the wait cannot judge is undone with a final error', async () => {
+    const sts = `${manifest}\n---\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db`;
+    const fake = await fakeHelm({ stdout: release({ manifest: sts, version: 1 }), per: { history: { stdout: revisions([1, 'deployed']) } } });
+    const readiness = fakeReadiness();
+    const err = await helmWith(fake, { readiness }).upgradeInstall(REQUEST).catch((e: unknown) => e);
+    expect((err as HelmError).retryable).toBe(false);
+    expect((err as HelmError).message).toContain('cannot judge StatefulSet db');
+    expect(readiness.asked).toHaveLength(0);
+    expect((await fake.calls())[2]).toMatch(/^uninstall tenant-app /);
   });
 });
 
@@ -323,13 +450,13 @@ describe('recoverPending', () => {
   it('rolls a stale pending-upgrade back to the last good revision', async () => {
     const fake = await fakeHelm({ stdout: history([1, 'superseded', 900], [2, 'deployed', 600], [3, 'pending-upgrade', 120]) });
     expect(await helmWith(fake).recoverPending(req)).toEqual({ action: 'rolled-back', from: 'pending-upgrade', toRevision: 2 });
-    expect((await fake.argv()).slice(0, 3)).toEqual(['rollback', 'tenant-app', '2']);
+    expect((await fake.calls())[1]).toMatch(/^rollback tenant-app 2 /);
   });
 
   it('uninstalls a stale pending-install that never became ready', async () => {
     const fake = await fakeHelm({ stdout: history([1, 'pending-install', 120]) });
     expect(await helmWith(fake).recoverPending(req)).toEqual({ action: 'uninstalled', from: 'pending-install' });
-    expect((await fake.argv()).slice(0, 2)).toEqual(['uninstall', 'tenant-app']);
+    expect((await fake.calls())[1]).toMatch(/^uninstall tenant-app /);
   });
 
   it('leaves a fresh lock alone: another helm may still hold it', async () => {
