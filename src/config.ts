@@ -38,6 +38,16 @@ const schema = z.object({
   K8S_TIMEOUT_MS: int(1000, 120_000).default(15_000),
   WORKER_MAX_ACTIVITIES: int(1, 500).default(20),
   WORKER_MAX_WORKFLOW_TASKS: int(1, 500).default(40),
+  /** Slots of the second worker, which runs the Helm activities and namespace deletion on `<TASK_QUEUE>-helm`. */
+  WORKER_MAX_HELM_ACTIVITIES: int(1, 500).default(10),
+  /**
+   * Workflow runs kept in memory between their tasks; an evicted run is replayed from history
+   * when its next task comes. The SDK's default grows with the heap limit (thousands on a large
+   * machine), and with it the worker's memory.
+   */
+  WORKER_MAX_CACHED_WORKFLOWS: int(0, 100_000).default(250),
+  /** One V8 context for all cached runs (the SDK's default) instead of one per run. */
+  WORKER_REUSE_V8_CONTEXT: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true').transform((v) => v === 'true'),
   /** Where the worker serves Temporal SDK metrics for Prometheus (e.g. 0.0.0.0:9464); unset: off. */
   WORKER_METRICS_BIND: z.string().regex(/^[^\s:]+:\d{1,5}$/, 'must be host:port, e.g. 0.0.0.0:9464').optional(),
   /** Workflow code bundled at build time (dist/workflow-bundle.js in the image); unset: bundle at start. */

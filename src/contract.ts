@@ -7,6 +7,15 @@ import { defineQuery, defineSignal } from '@temporalio/workflow';
 
 export const TASK_QUEUE_DEFAULT = 'tenant-provisioning';
 
+/**
+ * The task queue of the slow activities (Helm, namespace deletion) of workflows on `taskQueue`:
+ * a second worker polls it with its own slots, so minutes of Helm never hold up the quick steps.
+ * A pure function of the workflow's own queue, so workflow code derives it deterministically.
+ */
+export function helmTaskQueue(taskQueue: string): string {
+  return `${taskQueue}-helm`;
+}
+
 export type TenantStatus = 'provisioning' | 'active' | 'failed' | 'suspended' | 'deprovisioning' | 'deprovisioned';
 
 /** The provisioning steps, in order (seed: "Provisioning Flow"). Step 9 is the workflow's result. */

@@ -3,25 +3,29 @@
  * Configuration comes from the environment (see src/config.ts); it is validated before anything
  * connects, and a bad value stops the process with the variable's name.
  */
-import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type WorkerOptions } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type State, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
 import { loadWorkerConfig, type WorkerConfig } from './config';
+import { helmTaskQueue } from './contract';
 import { createDb } from './db/client';
 import { createHelm, helmWorstCaseSeconds } from './helm/helm';
+import { createReadinessWaiter } from './helm/readiness';
 import { createKube, loadKubeConfig } from './k8s/client';
+import { watcherFor } from './k8s/watch';
 import { loadPlanCatalogue } from './plans';
 import { createLogger, temporalLogger } from './logging';
 import { activityObservability, createWorkerMetrics, startHealthServer } from './observability';
 
 export function activityDepsFromConfig(config: WorkerConfig): ActivityDeps {
+  const kc = loadKubeConfig(config.KUBECONFIG);
   return {
-    db: createDb(config.DATABASE_URL, { maxConnections: Math.min(config.WORKER_MAX_ACTIVITIES, 20) }),
-    kube: createKube(loadKubeConfig(config.KUBECONFIG), {
+    db: createDb(config.DATABASE_URL, { maxConnections: Math.min(config.WORKER_MAX_ACTIVITIES + config.WORKER_MAX_HELM_ACTIVITIES, 20) }),
+    kube: createKube(kc, {
       qps: config.K8S_QPS,
       burst: config.K8S_BURST,
       timeoutMs: config.K8S_TIMEOUT_MS,
     }),
-    helm: createHelm({ binary: config.HELM_BIN, kubeconfig: config.KUBECONFIG }),
+    helm: createHelm({ binary: config.HELM_BIN, kubeconfig: config.KUBECONFIG, readiness: createReadinessWaiter(watcherFor(kc)) }),
     plans: loadPlanCatalogue(config.PLANS_JSON),
     settings: {
       namespacePrefix: config.NAMESPACE_PREFIX,
@@ -38,30 +42,93 @@ export function shutdownGraceSeconds(config: Pick<WorkerConfig, 'HELM_TIMEOUT_SE
   return helmWorstCaseSeconds(config.HELM_TIMEOUT_SECONDS);
 }
 
+/**
+ * The worker of the workflows and quick activities, and beside it the worker of the slow ones on
+ * `<TASK_QUEUE>-helm`, run and stopped together.
+ */
+export class WorkerGroup {
+  constructor(
+    readonly main: Worker,
+    readonly helm: Worker,
+  ) {}
+
+  get workers(): Worker[] {
+    return [this.main, this.helm];
+  }
+
+  /** Runs both until SIGINT/SIGTERM (or `shutdown`); if one fails, the other is stopped too. */
+  async run(): Promise<void> {
+    const results = await Promise.allSettled(
+      this.workers.map((w) =>
+        w.run().catch((err: unknown) => {
+          this.shutdown();
+          throw err;
+        }),
+      ),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  /** Runs both until `until` settles, then stops both and returns its result. */
+  async runUntil<R>(until: Promise<R> | (() => Promise<R>)): Promise<R> {
+    const promise = typeof until === 'function' ? until() : until;
+    const results = await Promise.allSettled(this.workers.map((w) => w.runUntil(promise)));
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+    return (results[0] as PromiseFulfilledResult<R>).value;
+  }
+
+  shutdown(): void {
+    for (const w of this.workers) if (w.getState() === 'RUNNING') w.shutdown();
+  }
+
+  /** The state of the group: the first worker not running, else RUNNING. */
+  getState(): State {
+    return this.workers.map((w) => w.getState()).find((s) => s !== 'RUNNING') ?? 'RUNNING';
+  }
+}
+
 export async function createWorker(
   config: WorkerConfig,
   deps: ActivityDeps,
   overrides: Partial<WorkerOptions> = {},
-): Promise<{ worker: Worker; connection: NativeConnection }> {
+): Promise<{ worker: WorkerGroup; connection: NativeConnection }> {
   const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
-  const worker = await Worker.create({
+  const activities = createActivities(deps);
+  // On SIGTERM running activities get this long before they are cancelled: a `helm upgrade`
+  // cut short leaves the release locked, so wait out Helm's worst case (the chart's
+  // terminationGracePeriodSeconds is longer still).
+  const shutdownGraceTime = `${shutdownGraceSeconds(config)}s`;
+  const main = await Worker.create({
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TASK_QUEUE,
     // A bundle built at image build time (WORKFLOW_BUNDLE), else the sources bundled now.
     ...(config.WORKFLOW_BUNDLE ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE } } : { workflowsPath: require.resolve('./workflows') }),
-    activities: createActivities(deps),
-    // Bounds how many Kubernetes/Helm operations one worker runs at once, so a burst of signups
+    activities,
+    // Bounds how many Kubernetes operations one worker runs at once, so a burst of signups
     // queues in Temporal instead of overwhelming the API server.
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_ACTIVITIES,
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_WORKFLOW_TASKS,
-    // On SIGTERM running activities get this long before they are cancelled: a `helm upgrade`
-    // cut short leaves the release locked, so wait out Helm's worst case (the chart's
-    // terminationGracePeriodSeconds is longer still).
-    shutdownGraceTime: `${shutdownGraceSeconds(config)}s`,
+    // Memory grows with the runs kept in cache; an evicted run is replayed on its next task.
+    maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+    reuseV8Context: config.WORKER_REUSE_V8_CONTEXT,
+    shutdownGraceTime,
     ...overrides,
   });
-  return { worker, connection };
+  // Helm and namespace deletion take seconds to minutes: their own slots, so a burst of them
+  // never leaves the quick steps of other tenants waiting for a slot.
+  const helm = await Worker.create({
+    connection,
+    namespace: config.TEMPORAL_NAMESPACE,
+    taskQueue: helmTaskQueue(config.TASK_QUEUE),
+    activities,
+    maxConcurrentActivityTaskExecutions: config.WORKER_MAX_HELM_ACTIVITIES,
+    shutdownGraceTime,
+    ...(overrides.interceptors?.activity ? { interceptors: { activity: overrides.interceptors.activity } } : {}),
+  });
+  return { worker: new WorkerGroup(main, helm), connection };
 }
 
 async function main(): Promise<void> {
@@ -80,12 +147,21 @@ async function main(): Promise<void> {
   const metrics = createWorkerMetrics();
   const deps = activityDepsFromConfig(config);
   // The health port answers while the worker is still being created (bundling takes seconds).
-  const current: { worker?: Worker } = {};
+  const current: { worker?: WorkerGroup } = {};
   const health = config.WORKER_HEALTH_BIND ? await startHealthServer(config.WORKER_HEALTH_BIND, () => current.worker?.getState(), metrics) : undefined;
   const { worker, connection } = await createWorker(config, deps, { interceptors: { activity: [activityObservability(metrics)] } });
   current.worker = worker;
   logger.info(
-    { taskQueue: config.TASK_QUEUE, temporal: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE, maxActivities: config.WORKER_MAX_ACTIVITIES, healthPort: health?.port },
+    {
+      taskQueue: config.TASK_QUEUE,
+      helmTaskQueue: helmTaskQueue(config.TASK_QUEUE),
+      temporal: config.TEMPORAL_ADDRESS,
+      namespace: config.TEMPORAL_NAMESPACE,
+      maxActivities: config.WORKER_MAX_ACTIVITIES,
+      maxHelmActivities: config.WORKER_MAX_HELM_ACTIVITIES,
+      maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,
+      healthPort: health?.port,
+    },
     'worker polling',
   );
   try {

@@ -2,9 +2,9 @@
  * Activity proxies and their retry policies, and how a failure is told to a person. Activities are
  * imported as types only: the worker supplies the implementations.
  */
-import { ActivityFailure, ApplicationFailure, log, proxyActivities, sleep } from '@temporalio/workflow';
+import { ActivityFailure, ApplicationFailure, log, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import type { StepFailure } from '../contract';
+import { helmTaskQueue, type StepFailure } from '../contract';
 
 /** Failures that retrying cannot fix: the activity said so, or the input is wrong. */
 export const NON_RETRYABLE = [
@@ -29,10 +29,29 @@ export const quick = proxyActivities<Activities>({ startToCloseTimeout: '1 minut
 
 // Helm waits for readiness (HELM_TIMEOUT_SECONDS, at most 10 minutes) and namespaces take a while
 // to drain; both heartbeat, so a dead worker is noticed within the heartbeat timeout.
-export const slow = proxyActivities<Activities>({
+const SLOW = {
   startToCloseTimeout: '15 minutes',
   heartbeatTimeout: '30 seconds',
   retry: { ...RETRY, maximumAttempts: 3 },
+} as const;
+
+const slowOnWorkflowQueue = proxyActivities<Activities>(SLOW);
+
+/** Runs that started before it scheduled their slow activities on the workflow's own task queue. */
+export const HELM_QUEUE_PATCH = 'helm-task-queue';
+
+/**
+ * Slow activities run on their own task queue (see `helmTaskQueue`). Resolved at each call, inside
+ * the workflow: the queue comes from the run's own task queue, and a run recorded before the
+ * patch replays its activities on the queue it used.
+ */
+export const slow: Activities = new Proxy({} as Activities, {
+  get(_target, name: string) {
+    const proxies = patched(HELM_QUEUE_PATCH)
+      ? proxyActivities<Activities>({ ...SLOW, taskQueue: helmTaskQueue(workflowInfo().taskQueue) })
+      : slowOnWorkflowQueue;
+    return proxies[name as keyof Activities];
+  },
 });
 
 /**

@@ -16,9 +16,10 @@ import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { temporal as proto } from '@temporalio/proto';
 import { createActivities } from '../../src/activities';
-import { deprovisionSignal, suspendSignal, tenantWorkflowId, type TenantStatus } from '../../src/contract';
+import { deprovisionSignal, helmTaskQueue, suspendSignal, tenantWorkflowId, type TenantStatus } from '../../src/contract';
 import { createDb, type Db } from '../../src/db/client';
 import { LABEL_TENANT_ID } from '../../src/k8s/labels';
+import { WorkerGroup } from '../../src/worker';
 import type { provisionTenant } from '../../src/workflows';
 import { recordFaultRow } from './fault-report';
 import { ROOT, env, eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker, workflowBundle } from './helpers';
@@ -267,7 +268,11 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
     const clientConnection = await Connection.connect({ address });
     const client = new Client({ connection: clientConnection });
     const taskQueue = uniqueTaskQueue('temporal-restart');
-    const worker = await Worker.create({ connection: workerConnection, taskQueue, workflowBundle: await workflowBundle(workflowsPath), activities: createActivities(realDeps(db)) });
+    const activities = createActivities(realDeps(db));
+    const worker = new WorkerGroup(
+      await Worker.create({ connection: workerConnection, taskQueue, workflowBundle: await workflowBundle(workflowsPath), activities }),
+      await Worker.create({ connection: workerConnection, taskQueue: helmTaskQueue(taskQueue), activities }),
+    );
     const running = worker.run();
     const ids = Array.from({ length: 20 }, () => newTenantId());
     try {

@@ -4,10 +4,11 @@ import { Client, Connection } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import type { ActivityDeps } from '../../src/activities';
-import { tenantWorkflowId } from '../../src/contract';
+import { helmTaskQueue, tenantWorkflowId } from '../../src/contract';
 import { createDb, type Db } from '../../src/db/client';
 import { createHelm } from '../../src/helm/helm';
 import { loadPlanCatalogue } from '../../src/plans';
+import { WorkerGroup } from '../../src/worker';
 import { createKube, loadKubeConfig, type Kube } from '../../src/k8s/client';
 
 export const ROOT = path.resolve(__dirname, '../..');
@@ -80,7 +81,10 @@ export function workflowBundle(workflowsPath: string): Promise<{ code: string }>
 const noop = () => undefined;
 const silentLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop };
 
-/** Runs `fn` while a real worker polls `taskQueue` on the real Temporal server. */
+/**
+ * Runs `fn` while real workers poll `taskQueue` and its Helm queue (the same activities on both,
+ * as the worker process runs them) on the real Temporal server.
+ */
 export async function withWorker<T>(
   options: { taskQueue: string; workflowsPath: string; activities: object } & Partial<WorkerOptions>,
   fn: () => Promise<T>,
@@ -88,13 +92,10 @@ export async function withWorker<T>(
   const { workflowsPath, ...rest } = options;
   const connection = await NativeConnection.connect({ address: env('TEMPORAL_ADDRESS') });
   try {
-    const worker = await Worker.create({
-      connection,
-      namespace: process.env.TEMPORAL_NAMESPACE ?? 'default',
-      workflowBundle: await workflowBundle(workflowsPath),
-      ...rest,
-    });
-    return await worker.runUntil(fn());
+    const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
+    const worker = await Worker.create({ connection, namespace, workflowBundle: await workflowBundle(workflowsPath), ...rest });
+    const helm = await Worker.create({ connection, namespace, taskQueue: helmTaskQueue(rest.taskQueue), activities: rest.activities });
+    return await new WorkerGroup(worker, helm).runUntil(fn());
   } finally {
     await connection.close();
   }
