@@ -37,7 +37,7 @@ export interface TenantRef {
 }
 
 
-type StepLogWriter = Pick<Db, 'tenantStep'>;
+type StepLogWriter = Pick<Db, '$executeRaw'>;
 
 type Phase = 'started' | 'succeeded' | 'failed' | 'compensated' | 'compensation_failed';
 
@@ -54,21 +54,32 @@ export function createStepKit(deps: ActivityDeps) {
     }
   }
 
-  /**
-   * Step log entry; the key makes a retried activity write the same row again, not a new one.
-   * `client` is a transaction when the entry must land together with the change it records.
-   */
-  async function audit(tenantId: string, step: string, phase: Phase, message?: string, client: StepLogWriter = db): Promise<void> {
-    const ctx = Context.current();
-    const { workflowExecution, attempt, activityId } = ctx.info;
+  /** The step log's idempotency key: a retried activity writes the same row again, not a new one. */
+  function eventKey(step: string, phase: Phase): string {
+    const { workflowExecution, attempt, activityId } = Context.current().info;
     const attemptPart = phase === 'failed' || phase === 'compensation_failed' ? `/${attempt}` : '';
     const run = workflowExecution ? `${workflowExecution.workflowId}/${workflowExecution.runId}` : 'standalone';
-    const eventKey = `${run}/${activityId}/${step}/${phase}${attemptPart}`;
-    await client.tenantStep.upsert({
-      where: { eventKey },
-      create: { tenantId, eventKey, step, phase, message: message?.slice(0, 2000) ?? null },
-      update: {},
-    });
+    return `${run}/${activityId}/${step}/${phase}${attemptPart}`;
+  }
+
+  /**
+   * Step log entry, one round trip. `client` is a transaction when the entry must land together
+   * with the change it records.
+   */
+  async function audit(tenantId: string, step: string, phase: Phase, message?: string, client: StepLogWriter = db): Promise<void> {
+    await client.$executeRaw`INSERT INTO tenant_steps (tenant_id, event_key, step, phase, message)
+      VALUES (${tenantId}::uuid, ${eventKey(step, phase)}, ${step}, ${phase}, ${message?.slice(0, 2000) ?? null})
+      ON CONFLICT (event_key) DO NOTHING`;
+  }
+
+  /** Marks the step current on the tenant row and logs its start, in one statement. */
+  async function started(tenantId: string, step: string): Promise<void> {
+    await db.$executeRaw`WITH current_step AS (
+        UPDATE tenants SET current_step = ${step}, updated_at = now() WHERE id = ${tenantId}::uuid
+      )
+      INSERT INTO tenant_steps (tenant_id, event_key, step, phase)
+      VALUES (${tenantId}::uuid, ${eventKey(step, 'started')}, ${step}, 'started')
+      ON CONFLICT (event_key) DO NOTHING`;
   }
 
   /**
@@ -76,10 +87,7 @@ export function createStepKit(deps: ActivityDeps) {
    * `compensation` steps log compensated / compensation_failed instead of succeeded / failed.
    */
   async function step<T>(tenantId: string, name: string, body: () => Promise<T>, compensation = false): Promise<T> {
-    await dbOnly(`${name} (step log)`, async () => {
-      await db.tenant.updateMany({ where: { id: tenantId }, data: { currentStep: name } });
-      await audit(tenantId, name, 'started');
-    });
+    await dbOnly(`${name} (step log)`, () => started(tenantId, name));
     let result: T;
     try {
       result = await body();
@@ -129,5 +137,5 @@ export function createStepKit(deps: ActivityDeps) {
     }
   }
 
-  return { plan, audit, step, mapError, dbOnly, k8s };
+  return { plan, audit, eventKey, step, mapError, dbOnly, k8s };
 }

@@ -7,7 +7,7 @@ import type { ActivityDeps, StepKit } from './common';
 
 export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
   const { db, settings } = deps;
-  const { plan, audit, step, dbOnly } = kit;
+  const { plan, audit, eventKey, dbOnly } = kit;
   return {
     /** Step 1: the tenant row, status `provisioning`. A failed or removed tenant may be provisioned again. */
     async recordTenant(input: { tenantId: string; plan: string; userId?: string; customerId?: string }): Promise<void> {
@@ -52,8 +52,15 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
       } catch (err) {
         throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidTenant');
       }
-      return step(input.tenantId, 'assignNamespace', async () => {
-        await db.tenant.update({ where: { id: input.tenantId }, data: { namespace } });
+      // Row and step log (started, succeeded) in one statement: nothing can fail between them.
+      return dbOnly('assign namespace', async () => {
+        await db.$executeRaw`WITH assigned AS (
+            UPDATE tenants SET namespace = ${namespace}, current_step = 'assignNamespace', updated_at = now() WHERE id = ${input.tenantId}::uuid
+          )
+          INSERT INTO tenant_steps (tenant_id, event_key, step, phase, created_at)
+          VALUES (${input.tenantId}::uuid, ${eventKey('assignNamespace', 'started')}, 'assignNamespace', 'started', clock_timestamp()),
+                 (${input.tenantId}::uuid, ${eventKey('assignNamespace', 'succeeded')}, 'assignNamespace', 'succeeded', clock_timestamp() + interval '1 millisecond')
+          ON CONFLICT (event_key) DO NOTHING`;
         return namespace;
       });
     },
