@@ -45,7 +45,7 @@ const schema = z.object({
    * when its next task comes. The SDK's default grows with the heap limit (thousands on a large
    * machine), and with it the worker's memory.
    */
-  WORKER_MAX_CACHED_WORKFLOWS: int(0, 100_000).default(250),
+  WORKER_MAX_CACHED_WORKFLOWS: int(0, 100_000).default(100),
   /** One V8 context for all cached runs (the SDK's default) instead of one per run. */
   WORKER_REUSE_V8_CONTEXT: z.enum(['true', 'false'], { error: 'must be true or false' }).default('true').transform((v) => v === 'true'),
   /** Where the worker serves Temporal SDK metrics for Prometheus (e.g. 0.0.0.0:9464); unset: off. */

@@ -15,8 +15,18 @@ describe('loadWorkerConfig', () => {
       NAMESPACE_PREFIX: 'tenant',
       INGRESS_NAMESPACE: 'ingress-nginx',
       WORKER_MAX_ACTIVITIES: 20,
+      WORKER_MAX_HELM_ACTIVITIES: 10,
+      WORKER_MAX_CACHED_WORKFLOWS: 100,
+      WORKER_REUSE_V8_CONTEXT: true,
     });
     expect(loadWorkerConfig(valid).WORKER_METRICS_BIND).toBeUndefined();
+  });
+
+  it('reads the worker memory settings', () => {
+    expect(loadWorkerConfig({ ...valid, WORKER_MAX_CACHED_WORKFLOWS: '0', WORKER_REUSE_V8_CONTEXT: 'false' })).toMatchObject({
+      WORKER_MAX_CACHED_WORKFLOWS: 0,
+      WORKER_REUSE_V8_CONTEXT: false,
+    });
   });
 
   it('treats blank values as unset, as a deployment template renders them', () => {
@@ -32,6 +42,9 @@ describe('loadWorkerConfig', () => {
     // --atomic's worst case (2 x 421 + 60 s) would outlast the 15-minute activity timeout.
     ['HELM_TIMEOUT_SECONDS', { HELM_TIMEOUT_SECONDS: '421' }],
     ['WORKER_METRICS_BIND', { WORKER_METRICS_BIND: '9464' }],
+    ['WORKER_MAX_HELM_ACTIVITIES', { WORKER_MAX_HELM_ACTIVITIES: '0' }],
+    ['WORKER_MAX_CACHED_WORKFLOWS', { WORKER_MAX_CACHED_WORKFLOWS: '-1' }],
+    ['WORKER_REUSE_V8_CONTEXT', { WORKER_REUSE_V8_CONTEXT: 'yes' }],
   ])('names %s when it is bad', (name, override) => {
     expect(() => loadWorkerConfig({ ...valid, ...override })).toThrow(ConfigError);
     expect(() => loadWorkerConfig({ ...valid, ...override })).toThrow(new RegExp(`^invalid configuration:\\n  ${name}: `));
