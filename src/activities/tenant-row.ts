@@ -17,30 +17,21 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
       } catch (err) {
         throw ApplicationFailure.nonRetryable((err as Error).message, 'InvalidTenant');
       }
+      // One statement: a new row, or a failed/removed tenant taken up again (any other row is left
+      // as it is), and the step log entry.
       return dbOnly('record tenant', async () => {
         plan(input.plan);
-        const existing = await db.tenant.findUnique({ where: { id: input.tenantId } });
-        if (!existing) {
-          await db.tenant.upsert({
-            where: { id: input.tenantId },
-            create: {
-              id: input.tenantId,
-              userId: input.userId ?? null,
-              plan: input.plan,
-              status: 'provisioning',
-              workflowId,
-              currentStep: 'recordTenant',
-              metadata: input.customerId ? { stripeCustomerId: input.customerId } : {},
-            },
-            update: {},
-          });
-        } else if (existing.status === 'failed' || existing.status === 'deprovisioned') {
-          await db.tenant.update({
-            where: { id: input.tenantId },
-            data: { status: 'provisioning', plan: input.plan, lastError: null, currentStep: 'recordTenant' },
-          });
-        }
-        await audit(input.tenantId, 'recordTenant', 'succeeded');
+        const metadata = JSON.stringify(input.customerId ? { stripeCustomerId: input.customerId } : {});
+        await db.$executeRaw`WITH recorded AS (
+            INSERT INTO tenants (id, user_id, plan, status, workflow_id, current_step, metadata, updated_at)
+            VALUES (${input.tenantId}::uuid, ${input.userId ?? null}::uuid, ${input.plan}, 'provisioning', ${workflowId}, 'recordTenant', ${metadata}::jsonb, now())
+            ON CONFLICT (id) DO UPDATE
+              SET status = 'provisioning', plan = EXCLUDED.plan, last_error = NULL, current_step = 'recordTenant', updated_at = now()
+              WHERE tenants.status IN ('failed', 'deprovisioned')
+          )
+          INSERT INTO tenant_steps (tenant_id, event_key, step, phase)
+          VALUES (${input.tenantId}::uuid, ${eventKey('recordTenant', 'succeeded')}, 'recordTenant', 'succeeded')
+          ON CONFLICT (event_key) DO NOTHING`;
       });
     },
 
