@@ -5,6 +5,8 @@
  * tenant; reconciliation reinstalls a missing release; helm killed mid-upgrade is recovered.
  */
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { V1Deployment, V1Namespace, V1Secret } from '@kubernetes/client-node';
@@ -16,6 +18,7 @@ import { createHelm } from '../../src/helm/helm';
 import { TENANT_RELEASE_NAME } from '../../src/naming';
 import type { provisionTenant } from '../../src/workflows';
 import { recordFaultRow } from './fault-report';
+import { ToxiProxy } from './toxiproxy';
 import { ROOT, activityEnvFor, env, eventually, newTenantId, realDeps, temporalClient, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 
 const run = promisify(execFile);
@@ -182,6 +185,15 @@ describe('a tenant’s life under faults (real stack)', () => {
     const namespace = `tenant-${tenantId}`;
     const deps = { ...realDeps(db), settings: { ...realDeps(db).settings, helmLockStaleSeconds: 1 } };
     const acts = createActivities(deps);
+    // Without --wait helm is done in a fraction of a second; behind 400 ms of latency per packet
+    // its upgrade takes seconds, long enough to be caught holding the lock.
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'helm-kill-'));
+    const upstream = /server: https:\/\/([^\s]+)/.exec(readFileSync(env('KUBECONFIG'), 'utf8'))![1]!;
+    const proxy = await ToxiProxy.create('helm-kill', upstream);
+    await proxy.addToxic('slow', { type: 'latency', attributes: { latency: 400 } });
+    const slowKubeconfig = path.join(dir, 'kubeconfig');
+    writeFileSync(slowKubeconfig, readFileSync(env('KUBECONFIG'), 'utf8').replace(/server: https:\/\/127\.0\.0\.1:\d+/, `server: https://${proxy.listen}`), { mode: 0o600 });
+    const slowActs = createActivities({ ...deps, helm: createHelm({ binary: 'helm', kubeconfig: slowKubeconfig }) });
     const env1 = activityEnvFor(tenantId);
     const ref = { tenantId, namespace };
     await env1.run(() => acts.recordTenant({ tenantId, plan: 'starter' }));
@@ -192,13 +204,13 @@ describe('a tenant’s life under faults (real stack)', () => {
     await env1.run(() => acts.deployApp({ ...ref, plan: 'starter', suspended: false }));
     await env1.run(() => acts.applyResourceLimits({ ...ref, plan: 'pro' }));
     try {
-      // The upgrade to pro waits for readiness (seconds on kwok); helm dies during it.
-      const upgrading = env1.run(() => acts.deployApp({ ...ref, plan: 'pro', suspended: false })).then(() => 'finished', (e: Error) => e.message);
+      // The upgrade to pro is killed once it holds the release's lock.
+      const upgrading = env1.run(() => slowActs.deployApp({ ...ref, plan: 'pro', suspended: false })).then(() => 'finished', (e: Error) => e.message);
       const pid = await eventually(async () => {
         const { stdout } = await run('pgrep', ['-f', `upgrade ${TENANT_RELEASE_NAME} .*--namespace ${namespace}`]).catch(() => ({ stdout: '' }));
         return Number(stdout.trim().split('\n')[0]) || undefined;
       }, 20_000, 'helm upgrade running');
-      await new Promise((r) => setTimeout(r, 700));
+      await eventually(async () => (await helm.status(TENANT_RELEASE_NAME, namespace))?.status.startsWith('pending-'), 20_000, 'the upgrade to hold the lock');
       process.kill(pid, 'SIGKILL');
       expect(await upgrading).toMatch(/helm upgrade --install .* failed/);
       const locked = await helm.status(TENANT_RELEASE_NAME, namespace);
@@ -211,6 +223,8 @@ describe('a tenant’s life under faults (real stack)', () => {
       expect(await helm.values(TENANT_RELEASE_NAME, namespace)).toMatchObject({ tenant: { plan: 'pro' } });
     } finally {
       await kube.delete({ apiVersion: 'v1', kind: 'Namespace', name: namespace });
+      await proxy.delete();
+      rmSync(dir, { recursive: true, force: true });
     }
     await nsGone(namespace);
     oneTenantRow('helm killed (SIGKILL) during an upgrade', began, 'the pending-upgrade lock was rolled back and the upgrade redone');
