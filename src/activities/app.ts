@@ -1,7 +1,7 @@
 /** The tenant's application: a Helm release of the tenant chart in its namespace. */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { V1Deployment } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Deployment } from '@kubernetes/client-node';
 import { helmWorstCaseSeconds } from '../helm/helm';
 import { TENANT_SECRET_NAME } from '../k8s/secrets';
 import { TENANT_RELEASE_NAME } from '../naming';
@@ -67,6 +67,12 @@ export function appActivities(deps: ActivityDeps, kit: StepKit) {
    * `pending-*` state, and every later upgrade fails with "another operation is in progress".
    */
   async function recoverLockedRelease(ref: TenantRef, ctx: Context): Promise<void> {
+    // Helm keeps each revision in a ConfigMap labelled with its status (the worker's helm runs
+    // with HELM_DRIVER=configmap): one list says whether anything is locked, without starting helm.
+    const records = await k8s(`list the Helm records of ${TENANT_RELEASE_NAME} in ${ref.namespace}`, () =>
+      kube.list<V1ConfigMap>('v1', 'ConfigMap', ref.namespace, `owner=helm,name=${TENANT_RELEASE_NAME}`),
+    );
+    if (!records.some((r) => r.metadata?.labels?.status?.startsWith('pending-'))) return;
     const recovery = await helm.recoverPending({
       release: TENANT_RELEASE_NAME,
       namespace: ref.namespace,
