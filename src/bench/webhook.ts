@@ -114,8 +114,11 @@ async function waitFor(what: string, timeoutMs: number, check: () => Promise<boo
   throw new Error(`timed out waiting for ${what}`);
 }
 
-function startProcess(name: string, script: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = []): ChildProcess {
-  const child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'dist', script)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+function startProcess(name: string, script: string, env: NodeJS.ProcessEnv, nodeArgs: string[] = [], nice = 0): ChildProcess {
+  const args = [...nodeArgs, path.join(ROOT, 'dist', script)];
+  const child = nice
+    ? spawn('nice', ['-n', String(nice), process.execPath, ...args], { env, stdio: ['ignore', 'ignore', 'pipe'] })
+    : spawn(process.execPath, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
   let tail = '';
   child.stderr.on('data', (d: Buffer) => (tail = (tail + d.toString()).slice(-2000)));
   child.on('exit', (code, signal) => {
@@ -145,6 +148,9 @@ async function main(): Promise<void> {
       'no-worker': { type: 'boolean', default: false },
       // Writes the API process's V8 CPU profile (.cpuprofile) into this directory when it stops.
       'api-cpu-prof': { type: 'string' },
+      // Runs the worker (and the helm processes it starts) at this niceness, as if on other nodes
+      // than the API: a deployment never puts Helm's CPU on the API's cores.
+      'worker-nice': { type: 'string', default: '0' },
     },
   });
   const rate = Number(values.rate);
@@ -207,7 +213,9 @@ async function main(): Promise<void> {
   });
 
   const api = startProcess('api', 'api/server.js', env, values['api-cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['api-cpu-prof']}`] : []);
-  const worker = values['no-worker'] ? undefined : startProcess('worker', 'worker.js', env);
+  const workerNice = Number(values['worker-nice']);
+  if (!Number.isInteger(workerNice) || workerNice < 0 || workerNice > 19) throw new Error('--worker-nice 0..19');
+  const worker = values['no-worker'] ? undefined : startProcess('worker', 'worker.js', env, [], workerNice);
   const kube = createKube(loadKubeConfig(process.env.KUBECONFIG), { qps: 50, burst: 100, timeoutMs: 15_000 });
   const signups: string[] = [];
   try {
