@@ -165,7 +165,8 @@ async function main(): Promise<void> {
   await ensureDatabase(process.env.DATABASE_URL);
   await migrate(process.env.DATABASE_URL);
   const taskQueue = `bench-${randomUUID().slice(0, 8)}`;
-  const config: WorkerConfig = { ...loadWorkerConfig(), TASK_QUEUE: taskQueue, WORKER_MAX_ACTIVITIES: concurrency };
+  // The same concurrency for every kind of step: quick ones and Helm's (which has its own slots).
+  const config: WorkerConfig = { ...loadWorkerConfig(), TASK_QUEUE: taskQueue, WORKER_MAX_ACTIVITIES: concurrency, WORKER_MAX_HELM_ACTIVITIES: concurrency };
   const kc = loadKubeConfig(config.KUBECONFIG);
   const counter: Counter = { kube: 0, helm: 0 };
   const base = activityDepsFromConfig(config);

@@ -31,7 +31,7 @@ export async function procMemory(pid: number): Promise<{ rss: number; hwm: numbe
  */
 export async function startWorkerProcesses(opts: { count: number; taskQueue: string; maxActivities: number; workflowBundle: string; readyTimeoutMs?: number }): Promise<WorkerProcess[]> {
   const dist = path.resolve(__dirname, '..');
-  const env: NodeJS.ProcessEnv = { ...process.env, TASK_QUEUE: opts.taskQueue, WORKER_MAX_ACTIVITIES: String(opts.maxActivities), WORKFLOW_BUNDLE: opts.workflowBundle, LOG_LEVEL: 'info' };
+  const env: NodeJS.ProcessEnv = { ...process.env, TASK_QUEUE: opts.taskQueue, WORKER_MAX_ACTIVITIES: String(opts.maxActivities), WORKER_MAX_HELM_ACTIVITIES: String(opts.maxActivities), WORKFLOW_BUNDLE: opts.workflowBundle, LOG_LEVEL: 'info' };
   delete env.WORKER_HEALTH_BIND;
   delete env.WORKER_METRICS_BIND;
   const procs = Array.from({ length: opts.count }, () => spawn(process.execPath, [path.join(dist, 'worker.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
