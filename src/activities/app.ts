@@ -24,6 +24,20 @@ export function planChangeOrder(from: Plan, to: Plan): PlanChangeOrder {
   return lowers ? 'app-first' : 'limits-first';
 }
 
+/** The tenant chart's values: the release as the tenant's plan wants it (0 replicas when suspended). */
+export function tenantChartValues(tenantId: string, p: Plan, suspended: boolean, image?: ActivityDeps['settings']['image']): Record<string, unknown> {
+  return {
+    tenant: { id: tenantId, plan: p.id },
+    replicaCount: suspended ? 0 : p.app.replicas,
+    resources: {
+      requests: { cpu: p.app.requestsCpu, memory: p.app.requestsMemory },
+      limits: { cpu: p.app.limitsCpu, memory: p.app.limitsMemory },
+    },
+    existingSecret: TENANT_SECRET_NAME,
+    ...(image?.repository || image?.tag ? { image: { ...(image.repository ? { repository: image.repository } : {}), ...(image.tag ? { tag: image.tag } : {}) } } : {}),
+  };
+}
+
 export function appActivities(deps: ActivityDeps, kit: StepKit) {
   const { helm, kube, settings } = deps;
   const { plan, step, k8s } = kit;
@@ -45,20 +59,7 @@ export function appActivities(deps: ActivityDeps, kit: StepKit) {
     return undefined;
   }
 
-  function chartValues(tenantId: string, p: Plan, suspended: boolean): Record<string, unknown> {
-    return {
-      tenant: { id: tenantId, plan: p.id },
-      replicaCount: suspended ? 0 : p.app.replicas,
-      resources: {
-        requests: { cpu: p.app.requestsCpu, memory: p.app.requestsMemory },
-        limits: { cpu: p.app.limitsCpu, memory: p.app.limitsMemory },
-      },
-      existingSecret: TENANT_SECRET_NAME,
-      ...(settings.image?.repository || settings.image?.tag
-        ? { image: { ...(settings.image.repository ? { repository: settings.image.repository } : {}), ...(settings.image.tag ? { tag: settings.image.tag } : {}) } }
-        : {}),
-    };
-  }
+  const chartValues = (tenantId: string, p: Plan, suspended: boolean) => tenantChartValues(tenantId, p, suspended, settings.image);
 
   const lockStaleSeconds = settings.helmLockStaleSeconds ?? helmWorstCaseSeconds(settings.helmTimeoutSeconds);
 

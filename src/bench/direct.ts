@@ -14,38 +14,18 @@
 import { randomBytes } from 'node:crypto';
 import type { V1Namespace } from '@kubernetes/client-node';
 import type { ActivityDeps } from '../activities';
+import { tenantChartValues } from '../activities/app';
 import { buildNamespace } from '../k8s/namespace';
 import { buildNetworkPolicies } from '../k8s/network-policies';
 import { buildLimitRange, buildResourceQuota } from '../k8s/quota';
-import { TENANT_SECRET_NAME, buildTenantSecret, generateTenantCredentials } from '../k8s/secrets';
+import { buildTenantSecret, generateTenantCredentials } from '../k8s/secrets';
 import { TENANT_RELEASE_NAME, tenantNamespace } from '../naming';
-import type { Plan } from '../plans';
 
 /** What the direct path needs: the activities' dependencies without the database. */
 export type DirectDeps = Omit<ActivityDeps, 'db'>;
 
 /** How often a deleted namespace is read until it is gone (the deleteNamespace activity's interval). */
 const NAMESPACE_GONE_POLL_MS = 1_000;
-
-/**
- * The tenant chart's values for a live (not suspended) tenant. The same tree as deployApp's
- * `chartValues` in src/activities/app.ts, which that module keeps private; the integration test
- * compares the two releases' values, so a change there that is not made here fails it.
- */
-export function tenantChartValues(tenantId: string, plan: Plan, settings: DirectDeps['settings']): Record<string, unknown> {
-  return {
-    tenant: { id: tenantId, plan: plan.id },
-    replicaCount: plan.app.replicas,
-    resources: {
-      requests: { cpu: plan.app.requestsCpu, memory: plan.app.requestsMemory },
-      limits: { cpu: plan.app.limitsCpu, memory: plan.app.limitsMemory },
-    },
-    existingSecret: TENANT_SECRET_NAME,
-    ...(settings.image?.repository || settings.image?.tag
-      ? { image: { ...(settings.image.repository ? { repository: settings.image.repository } : {}), ...(settings.image.tag ? { tag: settings.image.tag } : {}) } }
-      : {}),
-  };
-}
 
 /** The Kubernetes objects the provisioner itself writes for one tenant (the chart's come on top). */
 export function provisionerObjectCount(deps: DirectDeps, tenantId: string, planId: string): number {
@@ -72,7 +52,7 @@ export async function provisionDirect(deps: DirectDeps, tenantId: string, planId
     release: TENANT_RELEASE_NAME,
     namespace,
     chart: settings.chart,
-    values: tenantChartValues(tenantId, plan, settings),
+    values: tenantChartValues(tenantId, plan, false, settings.image),
     timeoutSeconds: settings.helmTimeoutSeconds,
   });
   return release.revision;
