@@ -132,9 +132,10 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
       await execFileP('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
       await execFileP(process.execPath, [path.join(DIST, 'workflow-bundle.js'), path.join(DIST, 'workflow-bundle.js')], { cwd: ROOT });
     }
-    // Latency makes every step last long enough to be caught in flight.
+    // Latency makes every step last long enough to be caught in flight: the shortest, recordTenant,
+    // is a single statement.
     const pg = await proxy('kill9-pg', new URL(env('DATABASE_URL')).host);
-    await pg.addToxic('slow', { type: 'latency', attributes: { latency: 120 } });
+    await pg.addToxic('slow', { type: 'latency', attributes: { latency: 500 } });
     const kubeProxy = await proxy('kill9-kube', kubeUpstream());
     await kubeProxy.addToxic('slow', { type: 'latency', attributes: { latency: 250 } });
     const taskQueue = uniqueTaskQueue('kill9');
