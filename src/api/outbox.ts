@@ -32,11 +32,19 @@ type Tx = Prisma.TransactionClient;
 /** What an outbox row carries: the dispatch and whom it is for. Never a secret. */
 export type OutboxPayload = Dispatch & { tenantId: string; userId: string; customerId?: string };
 
+/** Whom a dispatch is for. */
+export type Recipient = { tenantId: string; userId: string; customerId?: string };
+
+/** The outbox rows' payloads for a decision's dispatches, in their order. */
+export function outboxPayloads(who: Recipient, dispatches: Dispatch[]): OutboxPayload[] {
+  return dispatches.map((d) => ({ ...d, ...who }));
+}
+
 /** Queues dispatches inside the caller's transaction (committed, or rolled back, with its decision). */
-export async function enqueue(tx: Tx, sourceId: string, who: { tenantId: string; userId: string; customerId?: string }, dispatches: Dispatch[]): Promise<number> {
+export async function enqueue(tx: Tx, sourceId: string, who: Recipient, dispatches: Dispatch[]): Promise<number> {
   if (dispatches.length === 0) return 0;
   const { count } = await tx.outboxMessage.createMany({
-    data: dispatches.map((d) => ({ tenantId: who.tenantId, sourceId, payload: { ...d, ...who } })),
+    data: outboxPayloads(who, dispatches).map((payload) => ({ tenantId: who.tenantId, sourceId, payload })),
   });
   return count;
 }

@@ -1,13 +1,13 @@
 /**
- * PostgreSQL helpers shared by the webhook and the internal endpoints. Everything that decides
- * about one tenant runs inside `withTenantLock`, so two deliveries (or a delivery and an internal
- * request) for the same tenant never interleave their read-decide-dispatch-write steps.
+ * PostgreSQL helpers of the internal endpoints. Everything that decides about one tenant runs
+ * inside `withTenantLock`, or the webhook's `withTenantLockSql` (webhook-store.ts), which takes
+ * the same lock, so two deliveries (or a delivery and an internal request) for the same tenant
+ * never interleave their read-decide-dispatch-write steps.
  */
 import type { Db } from '../db/client';
 import type { Prisma } from '../generated/prisma/client';
 import type { TenantStatus } from '../contract';
 import { tenantWorkflowId } from '../contract';
-import { userIdForCustomer } from './ids';
 
 export type Tx = Prisma.TransactionClient;
 
@@ -24,17 +24,6 @@ export function withTenantLock<T>(db: Db, tenantId: string, fn: (tx: Tx) => Prom
     await tx.$queryRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`tenant:${tenantId}`}, 0))::text AS locked`;
     return fn(tx);
   }, LOCK_TX_OPTIONS);
-}
-
-/**
- * The user of a Stripe customer, created on first sight. Safe under concurrency: the insert is
- * `ON CONFLICT DO NOTHING` (it waits for a concurrent insert of the same customer to settle) and the
- * read that follows sees whichever row won.
- */
-export async function ensureUser(tx: Tx, customerId: string): Promise<string> {
-  await tx.user.createMany({ data: [{ id: userIdForCustomer(customerId), stripeCustomerId: customerId }], skipDuplicates: true });
-  const user = await tx.user.findUniqueOrThrow({ where: { stripeCustomerId: customerId }, select: { id: true } });
-  return user.id;
 }
 
 /**

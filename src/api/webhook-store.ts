@@ -12,7 +12,7 @@
 import pg from 'pg';
 import { tenantWorkflowId, type TenantStatus } from '../contract';
 import type { Decision, PaymentState, SubscriptionState, TenantState } from './lifecycle';
-import type { OutboxPayload } from './outbox';
+import { outboxPayloads } from './outbox';
 import { DependencyError } from './problem';
 import { userIdForCustomer } from './ids';
 
@@ -210,7 +210,7 @@ export async function applyDecision(
   const create = decision.createTenant;
   const sub = input.subscriptionId ? decision.subscription : undefined;
   const payment = decision.payment;
-  const payloads: OutboxPayload[] = decision.dispatches.map((d) => ({ ...d, tenantId, userId, customerId }));
+  const payloads = outboxPayloads({ tenantId, userId, customerId }, decision.dispatches);
   await run(
     client,
     `WITH new_tenant AS (
