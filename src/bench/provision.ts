@@ -41,6 +41,7 @@ import type { provisionTenant } from '../workflows';
 import { apiRequestDelta, leftovers, releaseRevisions, scrapeApiRequests } from './cluster';
 import { deprovisionDirect, inPool, provisionDirect, provisionerObjectCount } from './direct';
 import { startWorkerProcesses, type WorkerProcess } from './workers';
+import { percentile } from './stats';
 
 const execFileP = promisify(execFile);
 
@@ -71,12 +72,6 @@ interface WorkflowBurst extends Burst {
 interface Counter {
   kube: number;
   helm: number;
-}
-
-function percentile(values: number[], p: number): number {
-  const s = [...values].sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
 }
 
 const sec = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : '–');

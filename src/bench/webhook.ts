@@ -34,6 +34,7 @@ import { dropDatabase, ensureDatabase, migrate } from '../db/migrate';
 import { createKube, loadKubeConfig } from '../k8s/client';
 import { LABEL_MANAGED_BY, MANAGED_BY } from '../k8s/labels';
 import { loadPlanCatalogue } from '../plans';
+import { percentile } from './stats';
 
 const ROOT = path.resolve(__dirname, '../..');
 
@@ -41,11 +42,6 @@ function need(name: string): string {
   const v = process.env[name];
   if (!v) throw new Error(`${name} is not set: source .stack/env (npm run stack:up) first`);
   return v;
-}
-
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc; undefined off Linux. */
