@@ -54,7 +54,8 @@ describe('the worker process', () => {
     let err = '';
     child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr!.on('data', (b: Buffer) => (err += b.toString()));
-    const lines = () => out.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    // Whole lines only: a write can arrive in pieces.
+    const lines = () => out.slice(0, out.lastIndexOf('\n') + 1).split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
 
     const polling = await eventually(() => Promise.resolve(lines().find((l) => l.msg === 'worker polling')), 60_000, `the worker to poll (stderr: ${err})`);
     const health = `http://127.0.0.1:${String(polling.healthPort)}`;
@@ -69,6 +70,8 @@ describe('the worker process', () => {
       expect(metrics).toMatch(/^tenant_provisioner_provisions_started_total\{plan="starter"\} 1$/m);
       expect(metrics).toMatch(/^tenant_provisioner_step_duration_seconds_count\{step="deployApp",outcome="succeeded"\} 1$/m);
 
+      // pino writes stdout asynchronously, so a line can trail the metric that counts its step.
+      await eventually(() => Promise.resolve(lines().find((l) => l.activityType === 'deployApp' && l.msg === 'step completed')), 30_000, 'the deployApp "step completed" line');
       // Every line is JSON from the one logger; activity lines name tenant, workflow and run.
       const all = lines();
       expect(all.every((l) => l.service === 'tenant-provisioner-worker' && typeof l.level === 'string')).toBe(true);
