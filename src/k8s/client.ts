@@ -3,6 +3,8 @@
  * goes through `Kube`: server-side apply with one field manager, create-if-absent, read, delete and
  * list, each with a request timeout and behind a client-side rate limit.
  */
+import { createHash } from 'node:crypto';
+import https from 'node:https';
 import {
   KubeConfig,
   KubernetesObjectApi,
@@ -111,13 +113,48 @@ export class RateLimiter {
   }
 }
 
+/** How long an idle connection to the API server is kept for the next request. */
+const IDLE_CONNECTION_MS = 15_000;
+
+/**
+ * The kubeconfig's authentication, over kept-alive connections. The client library gives every
+ * request a new https.Agent, so every request paid for a TCP connection and a TLS handshake with
+ * the kubeconfig's CA and client certificate. Here the credentials are still applied per request
+ * (a rotated token or certificate is picked up), and requests with the same TLS credentials share
+ * one keep-alive agent.
+ */
+export function keepAliveAuth(kc: KubeConfig, maxSockets: number) {
+  const agents = new Map<string, https.Agent>();
+  return {
+    getName: () => 'kubeconfig',
+    async applySecurityAuthentication(ctx: RequestContext): Promise<void> {
+      await kc.applySecurityAuthentication(ctx);
+      const fresh = ctx.getAgent();
+      if (!(fresh instanceof https.Agent)) return; // a proxy or plain-http agent is left as the library made it
+      const o = fresh.options;
+      const key = createHash('sha256')
+        .update(JSON.stringify([o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : v))))
+        .digest('hex');
+      let agent = agents.get(key);
+      if (!agent) {
+        // A new set of credentials (rotation): connections made with the old ones are let go.
+        for (const old of agents.values()) old.destroy();
+        agents.clear();
+        agent = new https.Agent({ ...o, keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: IDLE_CONNECTION_MS });
+        agents.set(key, agent);
+      }
+      ctx.setAgent(agent);
+    },
+  };
+}
+
 /** Builds an API client whose every request carries an abort signal after `timeoutMs`. */
-export function makeObjectApi(kc: KubeConfig, timeoutMs: number): KubernetesObjectApi {
+export function makeObjectApi(kc: KubeConfig, timeoutMs: number, maxSockets = 50): KubernetesObjectApi {
   const cluster = kc.getCurrentCluster();
   if (!cluster) throw new Error('no current cluster in the kubeconfig');
   const config = createConfiguration({
     baseServer: new ServerConfiguration(cluster.server, {}),
-    authMethods: { default: kc },
+    authMethods: { default: keepAliveAuth(kc, maxSockets) },
     promiseMiddleware: [
       {
         pre: (ctx: RequestContext) => {
@@ -134,8 +171,9 @@ export function makeObjectApi(kc: KubeConfig, timeoutMs: number): KubernetesObje
 
 export function createKube(kc: KubeConfig, options: KubeOptions = {}): Kube {
   const fieldManager = options.fieldManager ?? FIELD_MANAGER;
-  const api = makeObjectApi(kc, options.timeoutMs ?? 15_000);
   const limiter = new RateLimiter(options.qps ?? 20, options.burst ?? 40);
+  // As many kept-alive connections as the rate limit lets requests start at once.
+  const api = makeObjectApi(kc, options.timeoutMs ?? 15_000, options.burst ?? 40);
   const onRequest = options.onRequest;
   const limited = async <R>(verb: KubeVerb, kind: string, call: () => Promise<R>): Promise<R> => {
     await limiter.acquire();

@@ -3,10 +3,11 @@
  * endpoints, with canned answers. Checks what goes over the wire and how answers are mapped.
  */
 import http from 'node:http';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { performance } from 'node:perf_hooks';
-import { ApiException, KubeConfig, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
-import { RateLimiter, createKube, type Kube, type KubeOptions } from '../../src/k8s/client';
+import { ApiException, HttpMethod, KubeConfig, RequestContext, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
+import { RateLimiter, createKube, keepAliveAuth, type Kube, type KubeOptions } from '../../src/k8s/client';
 import { classifyKubeError } from '../../src/k8s/errors';
 import { buildNetworkPolicies } from '../../src/k8s/network-policies';
 import { buildLimitRange } from '../../src/k8s/quota';
@@ -435,5 +436,55 @@ describe('RateLimiter', () => {
     expect(arrived().slice(2)).toEqual(['r2', 'r3', 'r4']);
     const results = await calls;
     expect(results.map((s) => s?.metadata?.name)).toEqual(names);
+  });
+});
+
+describe('keepAliveAuth', () => {
+  /** A kubeconfig stand-in that, like the library, makes a new agent per request. */
+  function rotatingConfig() {
+    const state = { ca: 'ca-1', token: 'token-1', made: 0 };
+    const kc = {
+      applySecurityAuthentication(ctx: RequestContext) {
+        state.made += 1;
+        ctx.setHeaderParam('Authorization', `Bearer ${state.token}`);
+        ctx.setAgent(new https.Agent({ ca: state.ca }));
+        return Promise.resolve();
+      },
+    };
+    return { kc: kc as unknown as KubeConfig, state };
+  }
+  const request = () => new RequestContext('https://127.0.0.1:6443/api/v1/namespaces', HttpMethod.GET);
+
+  it('shares one keep-alive agent across requests with the same TLS credentials, and applies the headers every time', async () => {
+    const { kc, state } = rotatingConfig();
+    const auth = keepAliveAuth(kc, 7);
+    const first = request();
+    const second = request();
+    await auth.applySecurityAuthentication(first);
+    state.token = 'token-2';
+    await auth.applySecurityAuthentication(second);
+    const agent = first.getAgent() as https.Agent;
+    expect(second.getAgent()).toBe(agent);
+    expect(agent).toBeInstanceOf(https.Agent);
+    expect(agent.options).toMatchObject({ keepAlive: true, ca: 'ca-1' });
+    expect(agent.maxSockets).toBe(7);
+    expect(first.getHeaders().Authorization).toBe('Bearer token-1');
+    expect(second.getHeaders().Authorization).toBe('Bearer token-2');
+    expect(state.made).toBe(2);
+  });
+
+  it('moves to a new agent when the certificates change, and lets the old connections go', async () => {
+    const { kc, state } = rotatingConfig();
+    const auth = keepAliveAuth(kc, 5);
+    const before = request();
+    await auth.applySecurityAuthentication(before);
+    const old = before.getAgent() as https.Agent;
+    const destroyed = jest.spyOn(old, 'destroy');
+    state.ca = 'ca-2';
+    const after = request();
+    await auth.applySecurityAuthentication(after);
+    expect(after.getAgent()).not.toBe(old);
+    expect((after.getAgent() as https.Agent).options).toMatchObject({ keepAlive: true, ca: 'ca-2' });
+    expect(destroyed).toHaveBeenCalled();
   });
 });
