@@ -12,8 +12,9 @@
 #
 # Settings (environment): STACK_DIR (default .stack), STACK_PG_PORT (5432), STACK_DB (tenants),
 # STACK_TEMPORAL_PORT (7233), STACK_TEMPORAL_UI_PORT (8233), STACK_KUBE_PORT (6443),
-# STACK_KWOK_NODES (2), STACK_CLUSTER (tenant-provisioner), STACK_STRIPE_MOCK_PORT (12111),
-# STACK_TOXIPROXY_PORT (8474).
+# STACK_KWOK_NODES (2; each simulated node runs 110 pods, one per tenant), STACK_CLUSTER
+# (tenant-provisioner), STACK_KUBE_SERVICE_CIDR (10.96.0.0/16: one ClusterIP per tenant; read when
+# the cluster is created), STACK_STRIPE_MOCK_PORT (12111), STACK_TOXIPROXY_PORT (8474).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -25,6 +26,8 @@ TEMPORAL_PORT=${STACK_TEMPORAL_PORT:-7233}
 TEMPORAL_UI_PORT=${STACK_TEMPORAL_UI_PORT:-8233}
 KUBE_PORT=${STACK_KUBE_PORT:-6443}
 KWOK_NODES=${STACK_KWOK_NODES:-2}
+# kube-apiserver's own default is 10.0.0.0/24: about 250 Services, fewer than a 500-tenant burst needs.
+KUBE_SERVICE_CIDR=${STACK_KUBE_SERVICE_CIDR:-10.96.0.0/16}
 CLUSTER=${STACK_CLUSTER:-tenant-provisioner}
 STRIPE_MOCK_PORT=${STACK_STRIPE_MOCK_PORT:-12111}
 TOXIPROXY_PORT=${STACK_TOXIPROXY_PORT:-8474}
@@ -144,7 +147,8 @@ temporal_up() {
     fi
   done
   local args=(server start-dev --ip 127.0.0.1 --port "$TEMPORAL_PORT" --ui-port "$TEMPORAL_UI_PORT"
-    --db-filename "$STACK_DIR/temporal.db" --log-level warn --log-format json)
+    --db-filename "$STACK_DIR/temporal.db" --log-level warn --log-format json
+    --sqlite-pragma journal_mode=wal --sqlite-pragma synchronous=normal)
   for p in "${SEARCH_ATTRIBUTES[@]}"; do args+=(--search-attribute "$p"); done
   log "starting Temporal on 127.0.0.1:$TEMPORAL_PORT (Web UI http://127.0.0.1:$TEMPORAL_UI_PORT)"
   setsid nohup temporal "${args[@]}" >"$STACK_DIR/temporal.log" 2>&1 </dev/null &
@@ -227,6 +231,7 @@ kube_up() {
       --kube-controller-manager-binary "$BIN/kube-controller-manager" \
       --kube-scheduler-binary "$BIN/kube-scheduler" \
       --kwok-controller-binary "$BIN/kwok" \
+      --extra-args "kube-apiserver=service-cluster-ip-range=$KUBE_SERVICE_CIDR" \
       --wait 3m >>"$STACK_DIR/kwokctl.log" 2>&1 || { tail -30 "$STACK_DIR/kwokctl.log" >&2; die "kwokctl create cluster failed; see $STACK_DIR/kwokctl.log"; }
   fi
   wait_for "Kubernetes API" 120 kube_ready || die "kube-apiserver did not become ready; see $KWOK_WORKDIR/clusters/$CLUSTER/logs"
