@@ -40,7 +40,9 @@ FROM node:${NODE_VERSION}-bookworm-slim
 RUN apt-get update \
  && apt-get install -y --no-install-recommends tini \
  && rm -rf /var/lib/apt/lists/*
-ENV NODE_ENV=production HOME=/tmp WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js
+# MALLOC_ARENA_MAX: glibc's per-thread malloc arenas (the SDK's native threads, the workflow thread)
+# each grow to 64 MB and keep it; two arenas cut the worker's resident memory by about a fifth.
+ENV NODE_ENV=production HOME=/tmp WORKFLOW_BUNDLE=/app/dist/workflow-bundle.js MALLOC_ARENA_MAX=2
 WORKDIR /app
 COPY --from=helm /usr/local/bin/helm /usr/local/bin/helm
 COPY --from=build /app/node_modules ./node_modules

@@ -3,7 +3,7 @@
  * server's request counters, the Helm release records, and what is left of a set of tenants.
  */
 import https from 'node:https';
-import type { KubeConfig, V1ConfigMap, V1Namespace } from '@kubernetes/client-node';
+import type { KubeConfig, V1ConfigMap, V1Namespace, V1Node, V1Pod } from '@kubernetes/client-node';
 import type { Kube } from '../k8s/client';
 import { LABEL_MANAGED_BY, MANAGED_BY } from '../k8s/labels';
 import { TENANT_RELEASE_NAME, tenantNamespace } from '../naming';
@@ -81,4 +81,17 @@ export async function leftovers(kube: Kube, tenantIds: readonly string[], prefix
     .filter((name) => wanted.has(name));
   const releases = [...(await releaseRevisions(kube, wanted)).keys()];
   return { namespaces, releases };
+}
+
+/**
+ * Pods the cluster can still take: the allocatable pods of its Ready nodes, less the pods already
+ * bound to them. A burst bigger than this leaves tenants Pending, which the benchmark would
+ * report as slow provisioning rather than as a cluster that is full.
+ */
+export async function podRoom(kube: Kube): Promise<{ readyNodes: number; free: number }> {
+  const nodes = (await kube.list<V1Node>('v1', 'Node')).filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const capacity = nodes.reduce((sum, n) => sum + Number(n.status?.allocatable?.pods ?? 0), 0);
+  const names = new Set(nodes.map((n) => n.metadata?.name));
+  const bound = (await kube.list<V1Pod>('v1', 'Pod')).filter((p) => names.has(p.spec?.nodeName) && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed').length;
+  return { readyNodes: nodes.length, free: capacity - bound };
 }

@@ -16,8 +16,11 @@
  * failed, was duplicated or leaked. Figures are never asserted: compare runs on one machine.
  *
  * `--workers 0` (default) runs the worker in this process; `--workers N` spawns N real worker
- * processes (`node dist/worker.js`) polling the benchmark's task queue. Worker settings come from
- * the environment as for a real worker (K8S_QPS, K8S_BURST, …; source .stack/env for the stack).
+ * processes (`node dist/worker.js`) polling the benchmark's task queue, each with its peak RSS and
+ * V8 heap reported, started as the image and chart start them (MALLOC_ARENA_MAX=2 unless set, V8
+ * old space capped at `--worker-heap-mb`, default 128 as the chart's worker.heapMb; 0 for Node.js's
+ * default). Worker settings come from the environment as for a real worker (K8S_QPS, K8S_BURST, …;
+ * source .stack/env for the stack).
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -34,11 +37,12 @@ import { createDb, type Db } from '../db/client';
 import { dropDatabase, ensureDatabase, migrate } from '../db/migrate';
 import type { Helm } from '../helm/helm';
 import { createKube, loadKubeConfig } from '../k8s/client';
+import { loadPlanCatalogue } from '../plans';
 import { TENANT_RELEASE_NAME, tenantNamespace } from '../naming';
 import { writeWorkflowBundle } from '../workflow-bundle';
 import { activityDepsFromConfig, createWorker } from '../worker';
 import type { provisionTenant } from '../workflows';
-import { apiRequestDelta, leftovers, releaseRevisions, scrapeApiRequests } from './cluster';
+import { apiRequestDelta, leftovers, podRoom, releaseRevisions, scrapeApiRequests } from './cluster';
 import { deprovisionDirect, inPool, provisionDirect, provisionerObjectCount } from './direct';
 import { startWorkerProcesses, type WorkerProcess } from './workers';
 import { percentile } from './stats';
@@ -137,6 +141,7 @@ async function main(): Promise<void> {
       single: { type: 'string', default: '3' },
       'phase-timeout-seconds': { type: 'string', default: '900' },
       'poll-ms': { type: 'string', default: '500' },
+      'worker-heap-mb': { type: 'string' },
     },
   });
   const n = Number(values.tenants);
@@ -145,13 +150,27 @@ async function main(): Promise<void> {
   const singles = Number(values.single);
   const phaseTimeoutMs = Number(values['phase-timeout-seconds']) * 1000;
   const pollMs = Number(values['poll-ms']);
+  // Spawned workers run as the chart runs them: V8 heaps capped at worker.heapMb's default.
+  const heapMb = Number(values['worker-heap-mb'] ?? (workerCount > 0 ? '128' : '0'));
   if (!Number.isInteger(n) || n < 1 || n > 500) throw new Error('--tenants must be an integer from 1 to 500');
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 500) throw new Error('--concurrency must be an integer from 1 to 500');
   if (![0, 1, 2, 4, 8].includes(workerCount)) throw new Error('--workers must be 0 (in-process), 1, 2, 4 or 8');
   if (!Number.isInteger(singles) || singles < 0 || singles > 20) throw new Error('--single must be an integer from 0 to 20');
   if (!(phaseTimeoutMs > 0) || !(pollMs >= 50)) throw new Error('--phase-timeout-seconds must be positive and --poll-ms at least 50');
+  if (!Number.isInteger(heapMb) || heapMb < 0 || (heapMb > 0 && (heapMb < 64 || workerCount === 0))) throw new Error('--worker-heap-mb must be 0 (Node.js default) or at least 64 (default 128), with --workers 1 or more');
 
   Runtime.install({ logger: new DefaultLogger('WARN') });
+  // Each path's burst is torn down before the next starts, so the larger of the two must fit.
+  const replicas = loadPlanCatalogue(loadWorkerConfig().PLANS_JSON).get(values.plan).app.replicas;
+  const podsNeeded = Math.max(n, singles > 0 ? 1 : 0) * replicas;
+  const room = await podRoom(createKube(loadKubeConfig(loadWorkerConfig().KUBECONFIG), { timeoutMs: 30_000 }));
+  if (room.free < podsNeeded) {
+    const perNode = 110;
+    throw new Error(
+      `the cluster has room for ${room.free} more pods on ${room.readyNodes} Ready nodes, and ${n} ${values.plan} tenants need ${podsNeeded}: ` +
+        `on the local stack, STACK_KWOK_NODES=${Math.ceil((podsNeeded + (room.readyNodes * perNode - room.free)) / perNode)} npm run stack:up adds simulated nodes (${perNode} pods each)`,
+    );
+  }
   // A throw-away database, migrated here: the step-log and tenant-row checks read only this run's
   // rows, and spawned workers inherit it through the environment.
   const dbUrl = new URL(loadWorkerConfig().DATABASE_URL);
@@ -341,7 +360,7 @@ async function main(): Promise<void> {
     bundleDir = await mkdtemp(path.join(os.tmpdir(), 'bench-bundle-'));
     const workflowBundle = path.join(bundleDir, 'workflow-bundle.js');
     await writeWorkflowBundle(workflowBundle);
-    processes = await startWorkerProcesses({ count: workerCount, taskQueue, maxActivities: concurrency, workflowBundle });
+    processes = await startWorkerProcesses({ count: workerCount, taskQueue, maxActivities: concurrency, workflowBundle, heapMb: heapMb || undefined });
   }
 
   let exitCode = 0;
@@ -396,7 +415,10 @@ async function main(): Promise<void> {
     if (singles > 0) console.log(`workflow steps p50, one tenant: ${await stepDurations(singleIds)}`);
     console.log(`workflow steps p50, burst: ${await stepDurations(wfIds)}`);
     if (workerCount === 0) console.log(`peak RSS (this process: worker, direct path and client)  ${mib(peakInProcess)}`);
-    for (const p of processes) console.log(`peak RSS worker process ${p.pid}  ${mib(p.peakRss())}`);
+    for (const p of processes) {
+      const heap = p.peakHeap();
+      console.log(`peak RSS worker process ${p.pid}  ${mib(p.peakRss())} (V8 heap: peak used ${mib(heap.used)}, peak allocated ${mib(heap.total)}${heapMb ? `, old space capped at ${heapMb} MiB` : ''})`);
+    }
     const failed = [...wf.failed, ...direct.failed];
     const leaked = [...left.namespaces, ...left.releases.map((r) => `release in ${r}`), ...notDeprovisioned.map((r) => `tenant row ${r.id} ${r.status}`)];
     console.log(`failed ${failed.length}, duplicated ${dups.length}, leaked ${leaked.length}`);

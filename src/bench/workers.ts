@@ -1,6 +1,7 @@
 /**
  * Worker processes for the provisioning benchmark: `node dist/worker.js` as the image runs it,
- * several polling one task queue, each with its resident memory sampled from /proc.
+ * several polling one task queue, each with its resident memory sampled from /proc and its V8
+ * heap from its own metrics port.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -10,6 +11,8 @@ export interface WorkerProcess {
   pid: number;
   /** Highest VmRSS seen by the sampler, and the kernel's own high-water mark (VmHWM) at the last sample, in bytes. */
   peakRss(): number;
+  /** Highest V8 heap in use and allocated, from the worker's metrics port, in bytes (0 when never read). */
+  peakHeap(): { used: number; total: number };
   /** SIGTERM, then waits for the exit (in-flight tasks finish first); the exit code. */
   stop(): Promise<number | null>;
   /** The last lines the process wrote, for a failure message. */
@@ -24,17 +27,39 @@ export async function procMemory(pid: number): Promise<{ rss: number; hwm: numbe
   return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
 }
 
+/** V8 heap in use and allocated, from a worker's `/metrics` (prom-client's default Node.js gauges). */
+async function scrapeHeap(port: number): Promise<{ used: number; total: number } | undefined> {
+  const text = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2_000) })
+    .then((r) => r.text())
+    .catch(() => undefined);
+  if (!text) return undefined;
+  const gauge = (name: string) => Number(new RegExp(`^\\w*${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { used: gauge('nodejs_heap_size_used_bytes'), total: gauge('nodejs_heap_size_total_bytes') };
+}
+
 /**
  * Starts `count` workers on `taskQueue` and resolves once every one of them polls. They inherit
  * this process's environment (K8S_QPS, K8S_BURST, HELM_TIMEOUT_SECONDS, … apply to them as to a
- * real worker) without health or metrics ports, so several can run side by side.
+ * real worker), each with its health port on a free local port and no SDK metrics port, so several
+ * can run side by side. `heapMb` caps each one's V8 old space (`--max-old-space-size`), as a
+ * container's memory limit does.
  */
-export async function startWorkerProcesses(opts: { count: number; taskQueue: string; maxActivities: number; workflowBundle: string; readyTimeoutMs?: number }): Promise<WorkerProcess[]> {
+export async function startWorkerProcesses(opts: { count: number; taskQueue: string; maxActivities: number; workflowBundle: string; heapMb?: number; readyTimeoutMs?: number }): Promise<WorkerProcess[]> {
   const dist = path.resolve(__dirname, '..');
-  const env: NodeJS.ProcessEnv = { ...process.env, TASK_QUEUE: opts.taskQueue, WORKER_MAX_ACTIVITIES: String(opts.maxActivities), WORKER_MAX_HELM_ACTIVITIES: String(opts.maxActivities), WORKFLOW_BUNDLE: opts.workflowBundle, LOG_LEVEL: 'info' };
-  delete env.WORKER_HEALTH_BIND;
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    TASK_QUEUE: opts.taskQueue,
+    WORKER_MAX_ACTIVITIES: String(opts.maxActivities),
+    WORKER_MAX_HELM_ACTIVITIES: String(opts.maxActivities),
+    WORKFLOW_BUNDLE: opts.workflowBundle,
+    LOG_LEVEL: 'info',
+    WORKER_HEALTH_BIND: '127.0.0.1:0',
+    // As the image sets it (see the Dockerfile).
+    MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
+  };
   delete env.WORKER_METRICS_BIND;
-  const procs = Array.from({ length: opts.count }, () => spawn(process.execPath, [path.join(dist, 'worker.js')], { env, stdio: ['ignore', 'pipe', 'pipe'] }));
+  const args = [...(opts.heapMb ? [`--max-old-space-size=${opts.heapMb}`] : []), path.join(dist, 'worker.js')];
+  const procs = Array.from({ length: opts.count }, () => spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const workers = procs.map((child) => watch(child));
   try {
     await Promise.all(workers.map((w) => w.ready(opts.readyTimeoutMs ?? 120_000)));
@@ -48,12 +73,14 @@ export async function startWorkerProcesses(opts: { count: number; taskQueue: str
 function watch(child: ChildProcess): { handle: WorkerProcess; ready(timeoutMs: number): Promise<void> } {
   const lines: string[] = [];
   let polling = false;
+  let healthPort: number | undefined;
   let onPolling: (() => void) | undefined;
   const keep = (chunk: Buffer) => {
     for (const line of chunk.toString().split('\n')) {
       if (!line) continue;
       if (!polling && line.includes('"worker polling"')) {
         polling = true;
+        healthPort = Number(/"healthPort":(\d+)/.exec(line)?.[1]) || undefined;
         onPolling?.();
       }
       lines.push(line);
@@ -64,15 +91,21 @@ function watch(child: ChildProcess): { handle: WorkerProcess; ready(timeoutMs: n
   child.stderr!.on('data', keep);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let peak = 0;
+  const heap = { used: 0, total: 0 };
   const sample = async () => {
-    const m = await procMemory(child.pid!);
+    const [m, h] = await Promise.all([procMemory(child.pid!), healthPort ? scrapeHeap(healthPort) : undefined]);
     if (m) peak = Math.max(peak, m.rss, m.hwm);
+    if (h) {
+      heap.used = Math.max(heap.used, h.used);
+      heap.total = Math.max(heap.total, h.total);
+    }
   };
   const sampler = setInterval(() => void sample(), 500);
   sampler.unref();
   const handle: WorkerProcess = {
     pid: child.pid!,
     peakRss: () => peak,
+    peakHeap: () => ({ ...heap }),
     tail: () => lines.join('\n'),
     async stop() {
       await sample();
