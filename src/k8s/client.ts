@@ -31,7 +31,11 @@ export interface Kube {
   /** Creates the object unless one with that name exists; never overwrites. True when created. */
   createIfAbsent<T extends KubernetesObject>(obj: T): Promise<boolean>;
   read<T extends KubernetesObject>(ref: ObjectRef): Promise<T | undefined>;
-  /** Deletes with foreground propagation; true when something was deleted, false when already gone. */
+  /**
+   * Deletes with foreground propagation; true when the object was there (the garbage collector
+   * removes it once its dependents are gone, so a repeat soon after can be true again), false when
+   * already gone.
+   */
   delete(ref: ObjectRef): Promise<boolean>;
   list<T extends KubernetesObject>(apiVersion: string, kind: string, namespace?: string, labelSelector?: string): Promise<T[]>;
 }

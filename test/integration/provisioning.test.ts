@@ -238,6 +238,9 @@ describe('provisioning on the real stack', () => {
 
     // Compensations and teardown tolerate "already gone".
     expect(await env.run(() => acts.removeSecrets(ref))).toBe(true);
+    // Foreground deletion finishes in the garbage collector, after the DELETE has answered; until
+    // then a repeated DELETE still finds the object (and reports it deleted), so wait it out.
+    await eventually(async () => (await read('v1', 'Secret', 'tenant-credentials', namespace)) === undefined, 30_000, 'the secret to be gone');
     expect(await env.run(() => acts.removeSecrets(ref))).toBe(false);
     await env.run(() => acts.removeResourceLimits(ref));
     await env.run(() => acts.removeResourceLimits(ref));
