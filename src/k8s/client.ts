@@ -3,7 +3,6 @@
  * goes through `Kube`: server-side apply with one field manager, create-if-absent, read, delete and
  * list, each with a request timeout and behind a client-side rate limit.
  */
-import { createHash } from 'node:crypto';
 import https from 'node:https';
 import {
   KubeConfig,
@@ -128,7 +127,7 @@ const IDLE_CONNECTION_MS = 15_000;
  * one keep-alive agent.
  */
 export function keepAliveAuth(kc: KubeConfig, maxSockets: number) {
-  const agents = new Map<string, https.Agent>();
+  let current: { credentials: string; agent: https.Agent } | undefined;
   return {
     getName: () => 'kubeconfig',
     async applySecurityAuthentication(ctx: RequestContext): Promise<void> {
@@ -136,18 +135,13 @@ export function keepAliveAuth(kc: KubeConfig, maxSockets: number) {
       const fresh = ctx.getAgent();
       if (!(fresh instanceof https.Agent)) return; // a proxy or plain-http agent is left as the library made it
       const o = fresh.options;
-      const key = createHash('sha256')
-        .update(JSON.stringify([o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : v))))
-        .digest('hex');
-      let agent = agents.get(key);
-      if (!agent) {
+      const credentials = JSON.stringify([o.ca, o.cert, o.key, o.pfx, o.passphrase, o.rejectUnauthorized, o.servername].map((v) => (Buffer.isBuffer(v) ? v.toString('base64') : v)));
+      if (current?.credentials !== credentials) {
         // A new set of credentials (rotation): connections made with the old ones are let go.
-        for (const old of agents.values()) old.destroy();
-        agents.clear();
-        agent = new https.Agent({ ...o, keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: IDLE_CONNECTION_MS });
-        agents.set(key, agent);
+        current?.agent.destroy();
+        current = { credentials, agent: new https.Agent({ ...o, keepAlive: true, maxSockets, maxFreeSockets: maxSockets, timeout: IDLE_CONNECTION_MS }) };
       }
-      ctx.setAgent(agent);
+      ctx.setAgent(current.agent);
     },
   };
 }
