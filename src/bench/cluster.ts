@@ -88,10 +88,10 @@ export async function leftovers(kube: Kube, tenantIds: readonly string[], prefix
  * bound to them. A burst bigger than this leaves tenants Pending, which the benchmark would
  * report as slow provisioning rather than as a cluster that is full.
  */
-export async function podRoom(kube: Kube): Promise<{ readyNodes: number; free: number }> {
+export async function podRoom(kube: Kube): Promise<{ readyNodes: number; capacity: number; free: number }> {
   const nodes = (await kube.list<V1Node>('v1', 'Node')).filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
   const capacity = nodes.reduce((sum, n) => sum + Number(n.status?.allocatable?.pods ?? 0), 0);
   const names = new Set(nodes.map((n) => n.metadata?.name));
   const bound = (await kube.list<V1Pod>('v1', 'Pod')).filter((p) => names.has(p.spec?.nodeName) && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed').length;
-  return { readyNodes: nodes.length, free: capacity - bound };
+  return { readyNodes: nodes.length, capacity, free: capacity - bound };
 }

@@ -160,20 +160,21 @@ async function main(): Promise<void> {
   if (!Number.isInteger(heapMb) || heapMb < 0 || (heapMb > 0 && (heapMb < 64 || workerCount === 0))) throw new Error('--worker-heap-mb must be 0 (Node.js default) or at least 64 (default 128), with --workers 1 or more');
 
   Runtime.install({ logger: new DefaultLogger('WARN') });
+  const given = loadWorkerConfig();
   // Each path's burst is torn down before the next starts, so the larger of the two must fit.
-  const replicas = loadPlanCatalogue(loadWorkerConfig().PLANS_JSON).get(values.plan).app.replicas;
+  const replicas = loadPlanCatalogue(given.PLANS_JSON).get(values.plan).app.replicas;
   const podsNeeded = Math.max(n, singles > 0 ? 1 : 0) * replicas;
-  const room = await podRoom(createKube(loadKubeConfig(loadWorkerConfig().KUBECONFIG), { timeoutMs: 30_000 }));
+  const room = await podRoom(createKube(loadKubeConfig(given.KUBECONFIG), { timeoutMs: 30_000 }));
   if (room.free < podsNeeded) {
-    const perNode = 110;
+    const perNode = room.readyNodes > 0 ? room.capacity / room.readyNodes : 110;
     throw new Error(
       `the cluster has room for ${room.free} more pods on ${room.readyNodes} Ready nodes, and ${n} ${values.plan} tenants need ${podsNeeded}: ` +
-        `on the local stack, STACK_KWOK_NODES=${Math.ceil((podsNeeded + (room.readyNodes * perNode - room.free)) / perNode)} npm run stack:up adds simulated nodes (${perNode} pods each)`,
+        `on the local stack, STACK_KWOK_NODES=${Math.ceil((podsNeeded + room.capacity - room.free) / perNode)} npm run stack:up adds simulated nodes (${perNode} pods each)`,
     );
   }
   // A throw-away database, migrated here: the step-log and tenant-row checks read only this run's
   // rows, and spawned workers inherit it through the environment.
-  const dbUrl = new URL(loadWorkerConfig().DATABASE_URL);
+  const dbUrl = new URL(given.DATABASE_URL);
   dbUrl.pathname = `/tenants_bench_${Date.now().toString(36)}`;
   process.env.DATABASE_URL = dbUrl.toString();
   await ensureDatabase(process.env.DATABASE_URL);
