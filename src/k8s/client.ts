@@ -3,7 +3,9 @@
  * goes through `Kube`: server-side apply with one field manager, create-if-absent, read, delete and
  * list, each with a request timeout and behind a client-side rate limit.
  */
+import { readFileSync } from 'node:fs';
 import https from 'node:https';
+import path from 'node:path';
 import {
   KubeConfig,
   KubernetesObjectApi,
@@ -58,9 +60,29 @@ export interface KubeOptions {
 /** What the adapter sends: server-side apply, create, read, delete, list. */
 export type KubeVerb = 'apply' | 'create' | 'read' | 'delete' | 'list';
 
+const PACKAGE = JSON.parse(readFileSync(path.resolve(__dirname, '../../package.json'), 'utf8')) as { version: string };
+
+/**
+ * What every request to the API server says it comes from, so the server's audit log can tell the
+ * provisioner's requests from Helm's and the controllers' (the library's fetch would say only
+ * `node-fetch/1.0`).
+ */
+export const USER_AGENT = `tenant-provisioner/${PACKAGE.version}`;
+
+/**
+ * A kubeconfig whose request options carry the User-Agent: watches (src/k8s/watch.ts) take their
+ * headers from here, where the object API takes them from `keepAliveAuth`.
+ */
+class IdentifiedKubeConfig extends KubeConfig {
+  override async applyToHTTPSOptions(opts: https.RequestOptions): Promise<void> {
+    await super.applyToHTTPSOptions(opts);
+    opts.headers = { ...opts.headers, 'User-Agent': USER_AGENT };
+  }
+}
+
 /** Loads a kubeconfig: the given file, else $KUBECONFIG / ~/.kube/config, else the in-cluster ServiceAccount. */
 export function loadKubeConfig(file?: string): KubeConfig {
-  const kc = new KubeConfig();
+  const kc = new IdentifiedKubeConfig();
   try {
     if (file) kc.loadFromFile(file);
     else kc.loadFromDefault();
@@ -124,7 +146,7 @@ const IDLE_CONNECTION_MS = 15_000;
  * request a new https.Agent, so every request paid for a TCP connection and a TLS handshake with
  * the kubeconfig's CA and client certificate. Here the credentials are still applied per request
  * (a rotated token or certificate is picked up), and requests with the same TLS credentials share
- * one keep-alive agent.
+ * one keep-alive agent. Every request carries the provisioner's User-Agent.
  */
 export function keepAliveAuth(kc: KubeConfig, maxSockets: number) {
   let current: { credentials: string; agent: https.Agent } | undefined;
@@ -132,6 +154,7 @@ export function keepAliveAuth(kc: KubeConfig, maxSockets: number) {
     getName: () => 'kubeconfig',
     async applySecurityAuthentication(ctx: RequestContext): Promise<void> {
       await kc.applySecurityAuthentication(ctx);
+      ctx.setHeaderParam('User-Agent', USER_AGENT);
       const fresh = ctx.getAgent();
       if (!(fresh instanceof https.Agent)) return; // a proxy or plain-http agent is left as the library made it
       const o = fresh.options;

@@ -2,18 +2,25 @@
  * createKube against a local HTTP server that plays the Kubernetes API: discovery, then the object
  * endpoints, with canned answers. Checks what goes over the wire and how answers are mapped.
  */
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { ApiException, HttpMethod, KubeConfig, RequestContext, type KubernetesObject, type V1Secret } from '@kubernetes/client-node';
-import { RateLimiter, createKube, keepAliveAuth, type Kube, type KubeOptions } from '../../src/k8s/client';
+import { RateLimiter, createKube, keepAliveAuth, loadKubeConfig, type Kube, type KubeOptions } from '../../src/k8s/client';
 import { classifyKubeError } from '../../src/k8s/errors';
 import { buildNetworkPolicies } from '../../src/k8s/network-policies';
 import { buildLimitRange } from '../../src/k8s/quota';
+import { collectionPath, watcherFor } from '../../src/k8s/watch';
 import { DEFAULT_PLANS } from '../../src/plans';
 
 const ID = '3f2c1a9e-8b7d-4c6e-9f01-23456789abcd';
+const { version } = JSON.parse(readFileSync(path.join(__dirname, '../../package.json'), 'utf8')) as { version: string };
+/** What the API server's audit log records as the provisioner's userAgent. */
+const USER_AGENT = `tenant-provisioner/${version}`;
 const NS = `tenant-${ID}`;
 
 interface Recorded {
@@ -194,6 +201,45 @@ describe('apply', () => {
       default: { cpu: plan.limitRange.defaultLimitCpu, memory: plan.limitRange.defaultLimitMemory },
       defaultRequest: { cpu: plan.limitRange.defaultRequestCpu, memory: plan.limitRange.defaultRequestMemory },
     });
+  });
+});
+
+describe('User-Agent', () => {
+  it('is the provisioner and its version on every request of the adapter', async () => {
+    route = (req) => (req.method === 'GET' ? { status: 404, body: statusBody(404, 'NotFound', 'not found') } : echo(req));
+    const k = kube();
+    await k.apply(secret('a'));
+    await k.createIfAbsent(secret('b'));
+    await k.read({ apiVersion: 'v1', kind: 'Secret', name: 'c', namespace: NS });
+    expect(requests.map((r) => [r.method, r.headers['user-agent']])).toEqual([
+      ['PATCH', USER_AGENT],
+      ['POST', USER_AGENT],
+      ['GET', USER_AGENT],
+    ]);
+  });
+
+  it('is on the watches opened with a kubeconfig from loadKubeConfig, too', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'kubeconfig-'));
+    try {
+      const file = path.join(dir, 'config');
+      writeFileSync(file, JSON.stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'c', cluster: { server: baseUrl, 'insecure-skip-tls-verify': true } }],
+        users: [{ name: 'u', user: { token: 't' } }],
+        contexts: [{ name: 'x', context: { cluster: 'c', user: 'u' } }],
+        'current-context': 'x',
+      }));
+      route = () => ({ status: 200, body: '' });
+      const watch = watcherFor(loadKubeConfig(file))(collectionPath('Service', NS), {}, () => undefined);
+      await expect(watch.ended).resolves.toBeNull();
+      expect(requests).toHaveLength(1);
+      expect(requests[0]!.query.get('watch')).toBe('true');
+      expect(requests[0]!.headers['user-agent']).toBe(USER_AGENT);
+      expect(requests[0]!.headers.authorization).toBe('Bearer t');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
@@ -470,6 +516,7 @@ describe('keepAliveAuth', () => {
     expect(agent.maxSockets).toBe(7);
     expect(first.getHeaders().Authorization).toBe('Bearer token-1');
     expect(second.getHeaders().Authorization).toBe('Bearer token-2');
+    expect([first, second].map((r) => r.getHeaders()['User-Agent'])).toEqual([USER_AGENT, USER_AGENT]);
     expect(state.made).toBe(2);
   });
 
