@@ -15,6 +15,10 @@
 # STACK_KWOK_NODES (2; each simulated node runs 110 pods, one per tenant), STACK_CLUSTER
 # (tenant-provisioner), STACK_KUBE_SERVICE_CIDR (10.96.0.0/16: one ClusterIP per tenant; read when
 # the cluster is created), STACK_STRIPE_MOCK_PORT (12111), STACK_TOXIPROXY_PORT (8474).
+#
+# kube-apiserver writes an audit log (every request's client, verb and object, no bodies) to
+# $KUBE_AUDIT_LOG, which the provisioning benchmark reads to split requests by client; a cluster
+# created before the stack had one has none until it is recreated (down, then up).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -33,6 +37,13 @@ STRIPE_MOCK_PORT=${STACK_STRIPE_MOCK_PORT:-12111}
 TOXIPROXY_PORT=${STACK_TOXIPROXY_PORT:-8474}
 KUBECONFIG_FILE="$STACK_DIR/kubeconfig"
 export KWOK_WORKDIR="$STACK_DIR/kwok"
+# Where kwokctl (binary runtime) has kube-apiserver write the audit log; rotated backups sit beside it.
+AUDIT_LOG="$KWOK_WORKDIR/clusters/$CLUSTER/logs/audit.log"
+AUDIT_POLICY_FILE="$STACK_DIR/audit-policy.yaml"
+# Rotate at 100 MB, keep 2 backups: at about 1 KB per request and 150 requests per tenant from its
+# creation to its deletion, a 500-tenant benchmark (1000 tenants) writes about 150 MB.
+AUDIT_LOG_MAXSIZE_MB=100
+AUDIT_LOG_MAXBACKUP=2
 # Search attributes the workflows set, so the Web UI can filter tenants by them.
 SEARCH_ATTRIBUTES=(TenantId=Keyword TenantStatus=Keyword TenantPlan=Keyword CustomerId=Keyword TenantCondition=Keyword)
 
@@ -207,6 +218,32 @@ kube() { kubectl --kubeconfig "$KUBECONFIG_FILE" --request-timeout 10s "$@"; }
 kube_ready() { kube get --raw /readyz >/dev/null 2>&1; }
 cluster_exists() { [ -d "$KWOK_WORKDIR/clusters/$CLUSTER" ]; }
 
+# Request metadata (who, verb, object; no bodies), once per request when it ends (a watch also when
+# it starts). Left out as noise: the API server's own loopback requests, leader-election and node
+# leases, Events (the controllers' and the scheduler's notes), and the health, metrics, version,
+# OpenAPI and discovery endpoints, which name no object and so no tenant.
+write_audit_policy() {
+  cat >"$AUDIT_POLICY_FILE" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: None
+    users: ["system:apiserver"]
+  - level: None
+    resources:
+      - group: coordination.k8s.io
+        resources: [leases]
+      - group: ""
+        resources: [events]
+      - group: events.k8s.io
+        resources: [events]
+  - level: None
+    nonResourceURLs: ["/healthz*", "/readyz*", "/livez*", "/metrics", "/version", "/openapi/*", "/api", "/api/*", "/apis", "/apis/*"]
+  - level: Metadata
+EOF
+}
+
 kube_up() {
   need_tools kwokctl kwok etcd kube-apiserver kube-controller-manager kube-scheduler kubectl
   if cluster_exists; then
@@ -222,16 +259,21 @@ kube_up() {
       local owner; owner=$(port_owner "$KUBE_PORT")
       die "port $KUBE_PORT is taken${owner:+ by $owner}; stop it or set STACK_KUBE_PORT"
     fi
-    log "creating the Kubernetes cluster $CLUSTER (kube-apiserver on 127.0.0.1:$KUBE_PORT)"
+    log "creating the Kubernetes cluster $CLUSTER (kube-apiserver on 127.0.0.1:$KUBE_PORT, audit log $AUDIT_LOG)"
+    # kwokctl copies the policy into the cluster's directory: it applies from creation on.
+    write_audit_policy
     timeout 600 kwokctl create cluster --name "$CLUSTER" --runtime binary \
       --kubeconfig "$KUBECONFIG_FILE" \
       --kube-apiserver-port "$KUBE_PORT" \
+      --kube-audit-policy "$AUDIT_POLICY_FILE" \
       --etcd-binary "$BIN/etcd" \
       --kube-apiserver-binary "$BIN/kube-apiserver" \
       --kube-controller-manager-binary "$BIN/kube-controller-manager" \
       --kube-scheduler-binary "$BIN/kube-scheduler" \
       --kwok-controller-binary "$BIN/kwok" \
       --extra-args "kube-apiserver=service-cluster-ip-range=$KUBE_SERVICE_CIDR" \
+      --extra-args "kube-apiserver=audit-log-maxsize=$AUDIT_LOG_MAXSIZE_MB" \
+      --extra-args "kube-apiserver=audit-log-maxbackup=$AUDIT_LOG_MAXBACKUP" \
       --wait 3m >>"$STACK_DIR/kwokctl.log" 2>&1 || { tail -30 "$STACK_DIR/kwokctl.log" >&2; die "kwokctl create cluster failed; see $STACK_DIR/kwokctl.log"; }
   fi
   wait_for "Kubernetes API" 120 kube_ready || die "kube-apiserver did not become ready; see $KWOK_WORKDIR/clusters/$CLUSTER/logs"
@@ -265,6 +307,7 @@ export TEMPORAL_ADDRESS='127.0.0.1:$TEMPORAL_PORT'
 export TEMPORAL_NAMESPACE='default'
 export TEMPORAL_UI_URL='http://127.0.0.1:$TEMPORAL_UI_PORT'
 export KUBECONFIG='$KUBECONFIG_FILE'
+export KUBE_AUDIT_LOG='$AUDIT_LOG'
 export STRIPE_MOCK_URL='http://127.0.0.1:$STRIPE_MOCK_PORT'
 export TOXIPROXY_URL='http://127.0.0.1:$TOXIPROXY_PORT'
 export PATH='$BIN':"\$PATH"
