@@ -10,10 +10,15 @@
  * workflow, torn down; then the same burst through the direct path at the same concurrency, torn
  * down. It prints time to all active, throughput, p50/p95 time to active, teardown time and the
  * workflow/direct ratio; Kubernetes API requests per tenant beside the objects a tenant gets; the
- * peak memory of each worker. Then checks that nothing was done twice (one workflow run per
- * tenant, release revision 1, one `succeeded` step-log row per step) and nothing is left over
- * (namespaces, release records, tenant rows not `deprovisioned`), and exits non-zero if anything
- * failed, was duplicated or leaked. Figures are never asserted: compare runs on one machine.
+ * peak memory of each worker. Requests per tenant are counted three ways: by the adapter itself, by
+ * the API server's /metrics (all clients together), and from the API server's audit log
+ * (`KUBE_AUDIT_LOG`, written by the local stack; src/bench/audit.ts), which splits the requests in
+ * the burst's tenant namespaces, from its start to all active, by client (the provisioner's adapter
+ * and readiness watches, helm, the rest: controllers, scheduler, kwok) and by verb. Then checks
+ * that nothing was done twice (one workflow run per tenant, release revision 1, one `succeeded`
+ * step-log row per step) and nothing is left over (namespaces, release records, tenant rows not
+ * `deprovisioned`), and exits non-zero if anything failed, was duplicated or leaked. Figures are
+ * never asserted: compare runs on one machine.
  *
  * `--workers 0` (default) runs the worker in this process; `--workers N` spawns N real worker
  * processes (`node dist/worker.js`) polling the benchmark's task queue, each with its peak RSS and
@@ -24,6 +29,7 @@
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -42,6 +48,7 @@ import { TENANT_RELEASE_NAME, tenantNamespace } from '../naming';
 import { writeWorkflowBundle } from '../workflow-bundle';
 import { activityDepsFromConfig, createWorker } from '../worker';
 import type { provisionTenant } from '../workflows';
+import { AUDIT_CLIENTS, countAuditRequests, type AuditCounts, type AuditWindow } from './audit';
 import { apiRequestDelta, leftovers, podRoom, releaseRevisions, scrapeApiRequests } from './cluster';
 import { deprovisionDirect, inPool, provisionDirect, provisionerObjectCount } from './direct';
 import { startWorkerProcesses, type WorkerProcess } from './workers';
@@ -65,6 +72,8 @@ interface Burst {
   kubeRequests: number;
   helmRuns: number;
   apiServer?: { total: number; writes: number };
+  /** The burst's tenant namespaces, from its start to all active: what the audit log is read for. */
+  audit: AuditWindow;
 }
 
 interface WorkflowBurst extends Burst {
@@ -205,6 +214,8 @@ async function main(): Promise<void> {
     return ids;
   };
 
+  const auditWindow = (ids: readonly string[], from: number, to: number): AuditWindow => ({ from, to, namespaces: new Set(ids.map((id) => tenantNamespace(id, prefix))) });
+
   const startWorkflow = (tenantId: string) =>
     client.workflow.start<typeof provisionTenant>('provisionTenant', { taskQueue, workflowId: tenantWorkflowId(tenantId), args: [{ tenantId, plan: values.plan }] });
 
@@ -249,6 +260,7 @@ async function main(): Promise<void> {
     await inPool(ids, CLIENT_FANOUT, async (id) => void handles.set(id, await startWorkflow(id)));
     const { at, failed } = await awaitStatus(db, ids, 'active', started, deadline, pollMs);
     const allActiveMs = Date.now() - started;
+    const audit = auditWindow(ids, started, started + allActiveMs);
     const apiServer = apiRequestDelta(before, await scrapeApiRequests(kc));
     const kubeRequests = counter.kube - counted.kube;
     const helmRuns = counter.helm - counted.helm;
@@ -265,7 +277,7 @@ async function main(): Promise<void> {
       () => undefined,
       (e: Error) => void failed.push({ tenantId: id, error: `workflow failed: ${e.message}` }),
     ));
-    return { activeMs: [...at.values()], allActiveMs, teardownMs: Date.now() - teardownStart, failed, kubeRequests, helmRuns, apiServer, revisions, objectsPerTenant: objects };
+    return { activeMs: [...at.values()], allActiveMs, teardownMs: Date.now() - teardownStart, failed, kubeRequests, helmRuns, apiServer, audit, revisions, objectsPerTenant: objects };
   }
 
   async function directBurst(ids: string[]): Promise<Burst> {
@@ -287,6 +299,7 @@ async function main(): Promise<void> {
       }
     });
     const allActiveMs = Date.now() - started;
+    const audit = auditWindow(ids, started, started + allActiveMs);
     const apiServer = apiRequestDelta(before, await scrapeApiRequests(kc));
     const kubeRequests = counter.kube - counted.kube;
     const helmRuns = counter.helm - counted.helm;
@@ -296,7 +309,7 @@ async function main(): Promise<void> {
     await inPool(ids, concurrency, async (id) => {
       await deprovisionDirect(deps, id, teardownAbort).catch((err: Error) => void failed.push({ tenantId: id, error: `teardown: ${err.message}` }));
     });
-    return { activeMs, allActiveMs, teardownMs: Date.now() - teardownStart, failed, kubeRequests, helmRuns, apiServer };
+    return { activeMs, allActiveMs, teardownMs: Date.now() - teardownStart, failed, kubeRequests, helmRuns, apiServer, audit };
   }
 
   /** What the workflow path did twice: workflow runs, release revisions, step-log rows. */
@@ -383,7 +396,10 @@ async function main(): Promise<void> {
     const notDeprovisioned = rows.filter((r) => r.status !== 'deprovisioned');
 
     const objects = wf.objectsPerTenant;
-    const line = (label: string, a: string, b: string, c = '') => console.log(`${label.padEnd(34)} ${a.padStart(14)} ${b.padStart(14)} ${c.padStart(10)}`);
+    // Read once both bursts are over, when the API server has written their last events.
+    const auditLog = process.env.KUBE_AUDIT_LOG;
+    const [wfAudit, directAudit] = auditLog && existsSync(auditLog) ? await countAuditRequests(auditLog, [wf.audit, direct.audit]) : [];
+    const line = (label: string, a: string, b: string, c = '') => console.log(`${label.padEnd(46)} ${a.padStart(14)} ${b.padStart(14)} ${c.padStart(10)}`);
     console.log(`\ntenants ${n}, plan ${values.plan}, concurrency ${concurrency}, ${workerCount === 0 ? 'worker in this process' : `${workerCount} worker process${workerCount > 1 ? 'es' : ''}`}, K8S_QPS ${config.K8S_QPS}, K8S_BURST ${config.K8S_BURST}`);
     line('', 'workflow', 'direct', 'ratio');
     const ratio = (a: number, b: number) => (Number.isFinite(a / b) ? (a / b).toFixed(2) : '–');
@@ -408,10 +424,30 @@ async function main(): Promise<void> {
       line('API server requests/tenant (all)', per(wf.apiServer.total), per(direct.apiServer.total), ratio(wf.apiServer.total, direct.apiServer.total));
       line('API server writes/tenant (all)', per(wf.apiServer.writes), per(direct.apiServer.writes), ratio(wf.apiServer.writes, direct.apiServer.writes));
     }
+    const ours = (c: AuditCounts) => c.provisioner.total + c.helm.total;
+    if (wfAudit && directAudit) {
+      const [a, b] = [wfAudit, directAudit];
+      line('requests/tenant, provisioner adapter (audit)', per(a.provisioner.total), per(b.provisioner.total), ratio(a.provisioner.total, b.provisioner.total));
+      line('requests/tenant, helm (audit)', per(a.helm.total), per(b.helm.total), ratio(a.helm.total, b.helm.total));
+      line('requests/tenant, provisioner + helm (audit)', per(ours(a)), per(ours(b)), ratio(ours(a), ours(b)));
+      line('requests/tenant, other clients (audit)', per(a.other.total), per(b.other.total), ratio(a.other.total, b.other.total));
+    } else {
+      console.log(
+        `requests/tenant by client (audit): ${auditLog ? `no audit log at ${auditLog}` : 'KUBE_AUDIT_LOG is not set'}; ` +
+          'a cluster the local stack creates now has one: npm run stack:down && npm run stack:up, then source .stack/env',
+      );
+    }
     if (objects !== undefined) {
       line('objects/tenant', String(objects), String(objects));
       if (wf.apiServer && direct.apiServer) line('API server requests per object', (wf.apiServer.total / n / objects).toFixed(2), (direct.apiServer.total / n / objects).toFixed(2));
       if (workerCount === 0) line('adapter + helm runs per object', ((wf.kubeRequests + wf.helmRuns) / n / objects).toFixed(2), ((direct.kubeRequests + direct.helmRuns) / n / objects).toFixed(2));
+      if (wfAudit && directAudit) line('provisioner + helm requests per object (audit)', (ours(wfAudit) / n / objects).toFixed(2), (ours(directAudit) / n / objects).toFixed(2));
+    }
+    if (wfAudit && directAudit) {
+      const verbs = (c: AuditCounts) =>
+        AUDIT_CLIENTS.map((client) => `${client} ${Object.entries(c[client].byVerb).sort(([, x], [, y]) => y - x).map(([verb, k]) => `${verb} ${per(k)}`).join(' ') || '–'}`).join('; ');
+      console.log(`requests/tenant by verb (audit), workflow: ${verbs(wfAudit)}`);
+      console.log(`requests/tenant by verb (audit), direct: ${verbs(directAudit)}`);
     }
     if (singles > 0) console.log(`workflow steps p50, one tenant: ${await stepDurations(singleIds)}`);
     console.log(`workflow steps p50, burst: ${await stepDurations(wfIds)}`);
