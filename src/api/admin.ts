@@ -70,10 +70,10 @@ export function adminRouter(deps: AdminDeps): Router {
 
   router.get('/admin/tenants/:tenantId', auth.requireService, async (req, res) => {
     const row = await tenantRow(req.params.tenantId);
-    const [[tenant], steps] = await Promise.all([
-      views([row]),
-      db.tenantStep.findMany({ where: { tenantId: row.id }, orderBy: { id: 'desc' }, take: STEP_LOG_LIMIT, select: { step: true, phase: true, message: true, createdAt: true } }),
-    ]);
+    // The step log is read after the status: whatever status is shown (the live query's, answered
+    // once the workflow task that set it is done), the step that led to it is in the log.
+    const [tenant] = await views([row]);
+    const steps = await db.tenantStep.findMany({ where: { tenantId: row.id }, orderBy: { id: 'desc' }, take: STEP_LOG_LIMIT, select: { step: true, phase: true, message: true, createdAt: true } });
     const detail: TenantDetail = {
       tenant: tenant!,
       userId: row.userId,
