@@ -110,6 +110,8 @@ export async function createWorker(
     // Bounds how many Kubernetes operations one worker runs at once, so a burst of signups
     // queues in Temporal instead of overwhelming the API server.
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_ACTIVITIES,
+    // The quick steps run as local activities (see workflows/proxies.ts): the same bound.
+    maxConcurrentLocalActivityExecutions: config.WORKER_MAX_ACTIVITIES,
     maxConcurrentWorkflowTaskExecutions: config.WORKER_MAX_WORKFLOW_TASKS,
     // Memory grows with the runs kept in cache; an evicted run is replayed on its next task.
     maxCachedWorkflows: config.WORKER_MAX_CACHED_WORKFLOWS,

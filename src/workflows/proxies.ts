@@ -2,7 +2,7 @@
  * Activity proxies and their retry policies, and how a failure is told to a person. Activities are
  * imported as types only: the worker supplies the implementations.
  */
-import { ActivityFailure, ApplicationFailure, log, patched, proxyActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { type ActivityOptions, ActivityFailure, ApplicationFailure, log, patched, proxyActivities, proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { helmTaskQueue, type StepFailure } from '../contract';
 
@@ -25,7 +25,40 @@ const RETRY = {
   nonRetryableErrorTypes: NON_RETRYABLE,
 };
 
-export const quick = proxyActivities<Activities>({ startToCloseTimeout: '1 minute', retry: RETRY });
+type StepProxies = ReturnType<typeof proxyActivities<Activities>>;
+
+/** Runs recorded before it ran their quick and database steps as activity tasks. */
+export const LOCAL_STEPS_PATCH = 'local-quick-steps';
+
+/**
+ * A local activity retries inside its workflow task while the backoff is at most this; a longer
+ * wait becomes a durable timer, so an outage does not hold the workflow task (and the queries
+ * waiting on it) open.
+ */
+const LOCAL_RETRY_THRESHOLD = '2 seconds';
+
+/**
+ * The quick steps (a few Kubernetes writes, one database statement) run as local activities: in
+ * the worker that runs the workflow task, recorded in history as a marker per step, instead of a
+ * round trip through the server's activity queue each. That is most of the server's work per
+ * tenant. A worker that dies mid-step loses its workflow task, and the next worker runs the step
+ * again after the workflow task timeout (10 s), where an activity task waited out its 1-minute
+ * start-to-close. Runs recorded before the change keep their activity tasks up to where they are.
+ */
+function localOnceRecorded(local: StepProxies, remote: StepProxies): Activities {
+  return new Proxy({} as Activities, {
+    get(_target, name: string) {
+      const proxies = patched(LOCAL_STEPS_PATCH) ? local : remote;
+      return proxies[name as keyof Activities];
+    },
+  });
+}
+
+const QUICK: ActivityOptions = { startToCloseTimeout: '1 minute', retry: RETRY };
+export const quick = localOnceRecorded(
+  proxyLocalActivities<Activities>({ ...QUICK, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
+  proxyActivities<Activities>(QUICK),
+);
 
 // Helm waits for readiness (HELM_TIMEOUT_SECONDS, at most 10 minutes) and namespaces take a while
 // to drain; both heartbeat, so a dead worker is noticed within the heartbeat timeout.
@@ -59,10 +92,14 @@ export const slow: Activities = new Proxy({} as Activities, {
  * must never turn a database restart into a failed tenant. Only a final database error (schema,
  * constraint) or a business failure stops them.
  */
-export const db = proxyActivities<Activities>({
+const DB: ActivityOptions = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [...NON_RETRYABLE, 'DatabaseRejected'] },
-});
+};
+export const db = localOnceRecorded(
+  proxyLocalActivities<Activities>({ ...DB, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
+  proxyActivities<Activities>(DB),
+);
 
 /**
  * Failure types that mean "wait, this will pass", not "this change cannot work": the database is

@@ -83,11 +83,15 @@ describe('provisioning on the real stack', () => {
       const values = Object.values(secret?.data ?? {}).map((b64) => Buffer.from(b64, 'base64').toString());
       expect(values.length).toBeGreaterThanOrEqual(3);
       for (const v of values) expect(v.length).toBeGreaterThanOrEqual(32);
-      const history = JSON.stringify(await handle.fetchHistory());
+      const events = (await handle.fetchHistory()).events ?? [];
+      const history = JSON.stringify(events);
       for (const v of values) {
         expect(history).not.toContain(v);
         expect(history).not.toContain(Buffer.from(v).toString('base64'));
       }
+      // Only Helm went through the server's activity queue; the quick steps ran as local activities.
+      expect(events.flatMap((e) => e.activityTaskScheduledEventAttributes?.activityType?.name ?? [])).toEqual(['deployApp']);
+      expect(events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length).toBeGreaterThanOrEqual(8);
 
       // The app: Helm release deployed, Deployment Ready with the plan's replicas.
       const release = await createHelm({ binary: 'helm', kubeconfig: env('KUBECONFIG') }).status(TENANT_RELEASE_NAME, namespace);

@@ -185,6 +185,28 @@ const scenarios: Record<string, ScenarioSpec> = {
       await h.terminate('recorded');
     },
   },
+  // Recorded after the 'local-quick-steps' patch: quick and database steps as local activities.
+  'v3-local-provision-then-deprovision': {
+    run: async (h) => {
+      await untilStatus(h, 'active');
+      await h.signal(changePlanSignal, { plan: 'pro' });
+      await eventually(async () => (await h.query(statusQuery)).plan === 'pro', 30_000, 'plan pro');
+      await h.signal(deprovisionSignal, { reason: 'recorded' });
+      await settled(h);
+    },
+  },
+  'v3-local-helm-failure-saga': {
+    prepare: (acts) => acts.deployApp.mockRejectedValue(ApplicationFailure.nonRetryable('chart rejected', 'HelmRejected')),
+    run: (h) => settled(h),
+  },
+  'v3-local-step-retried': {
+    prepare: (acts) => acts.applyNetworkPolicies.mockRejectedValueOnce(ApplicationFailure.retryable('connection reset', 'KubernetesUnavailable')),
+    run: async (h) => {
+      await untilStatus(h, 'active');
+      await h.signal(deprovisionSignal, { reason: 'recorded' });
+      await settled(h);
+    },
+  },
   'v2-cleanup-run': {
     input: { cleanup: { reason: 'recorded' } },
     startWithDeprovision: true,

@@ -125,14 +125,14 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
         );
       });
 
-      // The whole failure chain: run failed → ProvisioningFailed → ActivityFailure → ApplicationFailure.
+      // The whole failure chain: run failed → ProvisioningFailed → the step's ApplicationFailure
+      // (wrapped in an ActivityFailure when the step ran as an activity task: Helm's).
       expect(err).toBeInstanceOf(WorkflowFailedError);
       const top = (err as WorkflowFailedError).cause;
       expect(top).toBeInstanceOf(ApplicationFailure);
       expect((top as ApplicationFailure).type).toBe('ProvisioningFailed');
       expect((top as ApplicationFailure).message).toBe(`${failingStep} failed: ${failingStep} exploded`);
-      expect(top?.cause).toBeInstanceOf(ActivityFailure);
-      const root = (top?.cause as ActivityFailure).cause as ApplicationFailure;
+      const root = (top?.cause instanceof ActivityFailure ? top.cause.cause : top?.cause) as ApplicationFailure;
       expect(root).toBeInstanceOf(ApplicationFailure);
       expect(root.type).toBe('KubernetesRejected');
       expect(root.message).toBe(`${failingStep} exploded`);
@@ -219,14 +219,14 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
       const result = await handle.result();
       expect(result).toMatchObject({ tenantId, status: 'deprovisioned' });
     });
-    expect(acts.deployApp).not.toHaveBeenCalled();
-    expect(calls.slice(calls.indexOf('ensureSecrets'))).toEqual([
-      'ensureSecrets',
-      'setTenantStatus',
-      'uninstallApp',
-      'deleteNamespace',
-      'setTenantStatus',
-    ]);
+    // The quick steps run as local activities inside one workflow task, so the signal is seen at
+    // the next step the server is involved in: before Helm's, or right after it. Either way the
+    // tenant never becomes active, and whatever was created is torn down.
+    const rest = calls.slice(calls.indexOf('ensureSecrets')).filter((c) => c !== 'deployApp');
+    expect(acts.deployApp.mock.calls.length).toBeLessThanOrEqual(1);
+    expect(rest).toEqual(['ensureSecrets', 'setTenantStatus', 'uninstallApp', 'deleteNamespace', 'setTenantStatus']);
+    expect(acts.setTenantStatus).not.toHaveBeenCalledWith(expect.objectContaining({ status: 'active' }));
+    expect(acts.setTenantStatus).toHaveBeenLastCalledWith({ tenantId, status: 'deprovisioned', step: 'deprovision' });
   });
 
   it('waits out a deprovision grace period, then tears the tenant down', async () => {
