@@ -220,8 +220,8 @@ cluster_exists() { [ -d "$KWOK_WORKDIR/clusters/$CLUSTER" ]; }
 
 # Request metadata (who, verb, object; no bodies), once per request when it ends (a watch also when
 # it starts). Left out as noise: the API server's own loopback requests, leader-election and node
-# leases, Events (the controllers' and the scheduler's notes), and the health, metrics, version,
-# OpenAPI and discovery endpoints, which name no object and so no tenant.
+# leases, Events (the controllers' and the scheduler's notes), and the health, metrics, version and
+# OpenAPI endpoints. API discovery (/api, /apis) is kept: Helm's share of it is part of a tenant's cost.
 write_audit_policy() {
   cat >"$AUDIT_POLICY_FILE" <<'EOF'
 apiVersion: audit.k8s.io/v1
@@ -239,7 +239,7 @@ rules:
       - group: events.k8s.io
         resources: [events]
   - level: None
-    nonResourceURLs: ["/healthz*", "/readyz*", "/livez*", "/metrics", "/version", "/openapi/*", "/api", "/api/*", "/apis", "/apis/*"]
+    nonResourceURLs: ["/healthz*", "/readyz*", "/livez*", "/metrics", "/version", "/openapi/*"]
   - level: Metadata
 EOF
 }

@@ -48,7 +48,8 @@ export function auditClient(userAgent: string | undefined): AuditClient {
 
 /**
  * The namespace a request belongs to: its object's, or for a Namespace itself, the object's name
- * (cluster-scoped requests and discovery belong to none).
+ * (cluster-scoped requests and discovery belong to none; they count for the phase whose client
+ * sent them).
  */
 export function auditNamespace(event: AuditEvent): string | undefined {
   const ref = event.objectRef;
@@ -105,12 +106,15 @@ export async function countAuditRequests(file: string, windows: readonly AuditWi
       }
       if (event.stage !== 'ResponseComplete') continue;
       const ns = auditNamespace(event);
-      if (ns === undefined) continue;
+      const client = auditClient(event.userAgent);
+      // A request that names no namespace (API discovery, a cluster-wide list) is the window's when
+      // one of its own clients sent it: the benchmark runs one phase at a time.
+      if (ns === undefined && client === 'other') continue;
       const at = Date.parse(event.requestReceivedTimestamp ?? '');
       windows.forEach((w, i) => {
-        if (!(at >= w.from && at < w.to) || !w.namespaces.has(ns)) return;
-        const c = counts[i]![auditClient(event.userAgent)];
-        const verb = event.verb ?? 'unknown';
+        if (!(at >= w.from && at < w.to) || (ns !== undefined && !w.namespaces.has(ns))) return;
+        const c = counts[i]![client];
+        const verb = event.objectRef ? (event.verb ?? 'unknown') : 'discovery';
         c.total += 1;
         c.byVerb[verb] = (c.byVerb[verb] ?? 0) + 1;
       });

@@ -21,7 +21,8 @@ interface Ev {
   s: number;
   verb: string;
   ua: string;
-  resource: string;
+  /** Absent for a request to a non-resource URL (API discovery). */
+  resource?: string;
   namespace?: string;
   name?: string;
   stage?: string;
@@ -38,7 +39,7 @@ function line(e: Ev): string {
     verb: e.verb,
     user: { username: 'kubernetes-admin' },
     userAgent: e.ua,
-    objectRef: { resource: e.resource, ...(e.namespace ? { namespace: e.namespace } : {}), ...(e.name ? { name: e.name } : {}), apiVersion: 'v1' },
+    ...(e.resource ? { objectRef: { resource: e.resource, ...(e.namespace ? { namespace: e.namespace } : {}), ...(e.name ? { name: e.name } : {}), apiVersion: 'v1' } } : {}),
     responseStatus: { metadata: {}, code: 200 },
     requestReceivedTimestamp: at(e.s),
     stageTimestamp: at(e.s),
@@ -82,10 +83,13 @@ describe('countAuditRequests', () => {
       { s: 4, verb: 'watch', ua: HELM, resource: 'deployments', namespace: NS_B },
       { s: 4, verb: 'create', ua: CONTROLLER, resource: 'replicasets', namespace: NS_A },
       { s: 5, verb: 'patch', ua: KWOK, resource: 'pods', namespace: NS_A, name: 'app-1' },
-      // Not counted: another namespace, cluster-scoped, before the window, at its end.
-      { s: 5, verb: 'patch', ua: PROVISIONER, resource: 'secrets', namespace: 'tenant-other' },
+      // Naming no namespace: counted when the phase's own clients sent it (API discovery has no object).
       { s: 5, verb: 'list', ua: PROVISIONER, resource: 'configmaps' },
+      { s: 6, verb: 'get', ua: HELM },
+      // Not counted: another namespace, someone else's cluster-wide request or discovery, before the window, at its end.
+      { s: 5, verb: 'patch', ua: PROVISIONER, resource: 'secrets', namespace: 'tenant-other' },
       { s: 5, verb: 'get', ua: CONTROLLER, resource: 'nodes', name: 'kwok-node-0' },
+      { s: 6, verb: 'get', ua: CONTROLLER },
       { s: -1, verb: 'patch', ua: PROVISIONER, resource: 'secrets', namespace: NS_A },
       { s: 10, verb: 'patch', ua: PROVISIONER, resource: 'secrets', namespace: NS_A },
     ];
@@ -94,8 +98,8 @@ describe('countAuditRequests', () => {
 
     const [counts] = await countAuditRequests(log, [window(0, 10, NS_A, NS_B)]);
     expect(counts).toEqual({
-      provisioner: { total: 3, byVerb: { patch: 2, get: 1 } },
-      helm: { total: 3, byVerb: { create: 2, watch: 1 } },
+      provisioner: { total: 4, byVerb: { patch: 2, get: 1, list: 1 } },
+      helm: { total: 4, byVerb: { create: 2, watch: 1, discovery: 1 } },
       other: { total: 2, byVerb: { create: 1, patch: 1 } },
     });
   });
