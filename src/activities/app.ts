@@ -99,7 +99,9 @@ export function appActivities(deps: ActivityDeps, kit: StepKit) {
       const p = plan(input.plan);
       const ctx = Context.current();
       return step(input.tenantId, input.suspended ? 'suspendApp' : 'deployApp', async () => {
-        await recoverLockedRelease(input, ctx);
+        // On a first attempt helm itself reports a locked release ("another operation is in
+        // progress", retried), and the next attempt recovers it: an install costs no extra request.
+        if (ctx.info.attempt > 1) await recoverLockedRelease(input, ctx);
         const release = await helm.upgradeInstall({
           release: TENANT_RELEASE_NAME,
           namespace: input.namespace,

@@ -20,6 +20,11 @@ export function namespaceActivities(deps: ActivityDeps, kit: StepKit) {
     async ensureNamespace(input: TenantRef & { plan: string }): Promise<void> {
       const p = plan(input.plan);
       await step(input.tenantId, 'ensureNamespace', async () => {
+        const wanted = buildNamespace({ name: input.namespace, tenantId: input.tenantId, plan: p.id });
+        // A new tenant's namespace is made in one request; one that is already there is read
+        // (whose is it, is it being deleted?) and applied again only where its labels differ (a
+        // plan change, a label removed by hand).
+        if (await k8s(`create Namespace ${input.namespace}`, () => kube.createIfAbsent(wanted))) return;
         const existing = await k8s(`read Namespace ${input.namespace}`, () =>
           kube.read<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', name: input.namespace }),
         );
@@ -34,9 +39,9 @@ export function namespaceActivities(deps: ActivityDeps, kit: StepKit) {
           // A previous deprovision is still draining it: wait (retry) rather than fight the deletion.
           throw ApplicationFailure.retryable(`namespace ${input.namespace} is still being deleted`, 'NamespaceTerminating');
         }
-        await k8s(`apply Namespace ${input.namespace}`, () =>
-          kube.apply(buildNamespace({ name: input.namespace, tenantId: input.tenantId, plan: p.id })),
-        );
+        const labels = existing?.metadata?.labels ?? {};
+        if (existing && Object.entries(wanted.metadata?.labels ?? {}).every(([k, v]) => labels[k] === v)) return;
+        await k8s(`apply Namespace ${input.namespace}`, () => kube.apply(wanted));
       });
     },
 

@@ -215,9 +215,13 @@ describe('a tenant’s life under faults (real stack)', () => {
       expect(await upgrading).toMatch(/helm upgrade --install .* failed/);
       const locked = await helm.status(TENANT_RELEASE_NAME, namespace);
       expect(locked?.status).toMatch(/^pending-/);
-      // The next attempt (Temporal's retry) finds the stale lock, rolls back, and upgrades.
+      // A first attempt does not look for a lock: helm refuses (retryable), and the next attempt
+      // (Temporal's retry) finds the stale lock, rolls back, and upgrades.
       await new Promise((r) => setTimeout(r, 1_500));
-      await activityEnvFor(tenantId).run(() => acts.deployApp({ ...ref, plan: 'pro', suspended: false }));
+      const refused = await activityEnvFor(tenantId).run(() => acts.deployApp({ ...ref, plan: 'pro', suspended: false })).then(() => undefined, (e: unknown) => e);
+      expect(refused).toMatchObject({ type: 'HelmFailed', nonRetryable: false });
+      expect((refused as Error).message).toMatch(/another operation .* is in progress/);
+      await activityEnvFor(tenantId, 2).run(() => acts.deployApp({ ...ref, plan: 'pro', suspended: false }));
       const release = await helm.status(TENANT_RELEASE_NAME, namespace);
       expect(release?.status).toBe('deployed');
       expect(await helm.values(TENANT_RELEASE_NAME, namespace)).toMatchObject({ tenant: { plan: 'pro' } });

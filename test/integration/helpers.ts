@@ -31,8 +31,8 @@ export const newTenantId = (): string => randomUUID();
  * Runs activities outside a worker, as if inside the tenant's own workflow run. The step log keys
  * its rows by workflow run, so each tenant needs its own run, not the test environment's shared one.
  */
-export const activityEnvFor = (tenantId: string): MockActivityEnvironment =>
-  new MockActivityEnvironment({ attempt: 1, workflowExecution: { workflowId: tenantWorkflowId(tenantId), runId: randomUUID() } });
+export const activityEnvFor = (tenantId: string, attempt = 1): MockActivityEnvironment =>
+  new MockActivityEnvironment({ attempt, workflowExecution: { workflowId: tenantWorkflowId(tenantId), runId: randomUUID() } });
 
 export const uniqueTaskQueue = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`;
 
