@@ -23,7 +23,8 @@
  * `--workers 0` (default) runs the worker in this process; `--workers N` spawns N real worker
  * processes (`node dist/worker.js`) polling the benchmark's task queue, each with its peak RSS and
  * V8 heap reported, started as the image and chart start them (MALLOC_ARENA_MAX=2 unless set, V8
- * old space capped at `--worker-heap-mb`, default 128 as the chart's worker.heapMb; 0 for Node.js's
+ * old space capped at `--worker-heap-mb`, default 128 as the chart's worker.heapMb, semi-space at
+ * `--worker-semi-space-mb`, default 4 as the chart's worker.semiSpaceMb; 0 for Node.js's
  * default). Worker settings come from the environment as for a real worker (K8S_QPS, K8S_BURST, …;
  * source .stack/env for the stack).
  */
@@ -151,6 +152,7 @@ async function main(): Promise<void> {
       'phase-timeout-seconds': { type: 'string', default: '900' },
       'poll-ms': { type: 'string', default: '500' },
       'worker-heap-mb': { type: 'string' },
+      'worker-semi-space-mb': { type: 'string' },
     },
   });
   const n = Number(values.tenants);
@@ -161,12 +163,14 @@ async function main(): Promise<void> {
   const pollMs = Number(values['poll-ms']);
   // Spawned workers run as the chart runs them: V8 heaps capped at worker.heapMb's default.
   const heapMb = Number(values['worker-heap-mb'] ?? (workerCount > 0 ? '128' : '0'));
+  const semiSpaceMb = Number(values['worker-semi-space-mb'] ?? (workerCount > 0 ? '4' : '0'));
   if (!Number.isInteger(n) || n < 1 || n > 500) throw new Error('--tenants must be an integer from 1 to 500');
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 500) throw new Error('--concurrency must be an integer from 1 to 500');
   if (![0, 1, 2, 4, 8].includes(workerCount)) throw new Error('--workers must be 0 (in-process), 1, 2, 4 or 8');
   if (!Number.isInteger(singles) || singles < 0 || singles > 20) throw new Error('--single must be an integer from 0 to 20');
   if (!(phaseTimeoutMs > 0) || !(pollMs >= 50)) throw new Error('--phase-timeout-seconds must be positive and --poll-ms at least 50');
   if (!Number.isInteger(heapMb) || heapMb < 0 || (heapMb > 0 && (heapMb < 64 || workerCount === 0))) throw new Error('--worker-heap-mb must be 0 (Node.js default) or at least 64 (default 128), with --workers 1 or more');
+  if (!Number.isInteger(semiSpaceMb) || semiSpaceMb < 0 || semiSpaceMb > 64 || (semiSpaceMb > 0 && workerCount === 0)) throw new Error('--worker-semi-space-mb must be 0 (Node.js default) to 64 (default 4), with --workers 1 or more');
 
   Runtime.install({ logger: new DefaultLogger('WARN') });
   const given = loadWorkerConfig();
@@ -374,7 +378,7 @@ async function main(): Promise<void> {
     bundleDir = await mkdtemp(path.join(os.tmpdir(), 'bench-bundle-'));
     const workflowBundle = path.join(bundleDir, 'workflow-bundle.js');
     await writeWorkflowBundle(workflowBundle);
-    processes = await startWorkerProcesses({ count: workerCount, taskQueue, maxActivities: concurrency, workflowBundle, heapMb: heapMb || undefined });
+    processes = await startWorkerProcesses({ count: workerCount, taskQueue, maxActivities: concurrency, workflowBundle, heapMb: heapMb || undefined, semiSpaceMb: semiSpaceMb || undefined });
   }
 
   let exitCode = 0;
@@ -454,7 +458,7 @@ async function main(): Promise<void> {
     if (workerCount === 0) console.log(`peak RSS (this process: worker, direct path and client)  ${mib(peakInProcess)}`);
     for (const p of processes) {
       const heap = p.peakHeap();
-      console.log(`peak RSS worker process ${p.pid}  ${mib(p.peakRss())} (V8 heap: peak used ${mib(heap.used)}, peak allocated ${mib(heap.total)}${heapMb ? `, old space capped at ${heapMb} MiB` : ''})`);
+      console.log(`peak RSS worker process ${p.pid}  ${mib(p.peakRss())} (V8 heap: peak used ${mib(heap.used)}, peak allocated ${mib(heap.total)}${heapMb ? `, old space capped at ${heapMb} MiB` : ''}${semiSpaceMb ? `, semi-space at ${semiSpaceMb} MiB` : ''})`);
     }
     const failed = [...wf.failed, ...direct.failed];
     const leaked = [...left.namespaces, ...left.releases.map((r) => `release in ${r}`), ...notDeprovisioned.map((r) => `tenant row ${r.id} ${r.status}`)];

@@ -41,10 +41,18 @@ async function scrapeHeap(port: number): Promise<{ used: number; total: number }
  * Starts `count` workers on `taskQueue` and resolves once every one of them polls. They inherit
  * this process's environment (K8S_QPS, K8S_BURST, HELM_TIMEOUT_SECONDS, … apply to them as to a
  * real worker), each with its health port on a free local port and no SDK metrics port, so several
- * can run side by side. `heapMb` caps each one's V8 old space (`--max-old-space-size`), as a
- * container's memory limit does.
+ * can run side by side. `heapMb` caps each one's V8 old space (`--max-old-space-size`) and
+ * `semiSpaceMb` its young generation (`--max-semi-space-size`), as the chart's NODE_OPTIONS does.
  */
-export async function startWorkerProcesses(opts: { count: number; taskQueue: string; maxActivities: number; workflowBundle: string; heapMb?: number; readyTimeoutMs?: number }): Promise<WorkerProcess[]> {
+export async function startWorkerProcesses(opts: {
+  count: number;
+  taskQueue: string;
+  maxActivities: number;
+  workflowBundle: string;
+  heapMb?: number;
+  semiSpaceMb?: number;
+  readyTimeoutMs?: number;
+}): Promise<WorkerProcess[]> {
   const dist = path.resolve(__dirname, '..');
   const env: NodeJS.ProcessEnv = {
     ...process.env,
@@ -58,7 +66,8 @@ export async function startWorkerProcesses(opts: { count: number; taskQueue: str
     MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
   };
   delete env.WORKER_METRICS_BIND;
-  const args = [...(opts.heapMb ? [`--max-old-space-size=${opts.heapMb}`] : []), path.join(dist, 'worker.js')];
+  const v8 = [...(opts.heapMb ? [`--max-old-space-size=${opts.heapMb}`] : []), ...(opts.semiSpaceMb ? [`--max-semi-space-size=${opts.semiSpaceMb}`] : [])];
+  const args = [...v8, path.join(dist, 'worker.js')];
   const procs = Array.from({ length: opts.count }, () => spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const workers = procs.map((child) => watch(child));
   try {

@@ -100,8 +100,9 @@ describe('charts/provisioner on the local Kubernetes', () => {
     expect(all).toMatch(/startupProbe:\n\s+httpGet:\n\s+path: \/readyz\n\s+port: health/);
     expect(all).toMatch(/name: WORKER_HEALTH_BIND\n\s+value: "0.0.0.0:8081"/);
     // The worker's heaps are bounded below its memory limit; 0 leaves Node.js's default.
-    expect(all).toMatch(/name: NODE_OPTIONS\n\s+value: "--max-old-space-size=128"/);
-    expect(await render('worker.heapMb=0')).not.toMatch(/NODE_OPTIONS/);
+    expect(all).toMatch(/name: NODE_OPTIONS\n\s+value: "--max-old-space-size=128 --max-semi-space-size=4"/);
+    expect(await render('worker.semiSpaceMb=0')).toMatch(/name: NODE_OPTIONS\n\s+value: "--max-old-space-size=128"\n/);
+    expect(await render('worker.heapMb=0', 'worker.semiSpaceMb=0')).not.toMatch(/NODE_OPTIONS/);
     expect(all).not.toMatch(/kind: ServiceMonitor/);
 
     const off = await render('admissionPolicy.enabled=false', 'podDisruptionBudget.enabled=false', 'migrations.enabled=false');
