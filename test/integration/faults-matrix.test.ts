@@ -138,12 +138,49 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
     return left;
   }
 
+  const ensureDist = async () => {
+    if (distIsFresh()) return;
+    await execFileP('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
+    await execFileP(process.execPath, [path.join(DIST, 'workflow-bundle.js'), path.join(DIST, 'workflow-bundle.js')], { cwd: ROOT });
+  };
+
+  /** A real worker process (dist/worker.js) behind the proxies, with its output collected as it comes. */
+  const spawnWorker = async (taskQueue: string, pg: ToxiProxy, kubeProxy: ToxiProxy, extraEnv: Record<string, string> = {}) => {
+    let out = '';
+    const child = spawn(process.execPath, [path.join(DIST, 'worker.js')], {
+      env: {
+        PATH: process.env.PATH,
+        // helm and its discovery cache write under HOME; without one they write into the checkout.
+        HOME: dir,
+        DATABASE_URL: dbVia(pg),
+        TEMPORAL_ADDRESS: env('TEMPORAL_ADDRESS'),
+        KUBECONFIG: kubeconfigVia(kubeProxy),
+        TASK_QUEUE: taskQueue,
+        WORKFLOW_BUNDLE: path.join(DIST, 'workflow-bundle.js'),
+        HELM_TIMEOUT_SECONDS: '120',
+        // Debug: the SDK's "Activity started" lines say which step is in flight.
+        LOG_LEVEL: 'debug',
+        ...extraEnv,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString()));
+    await eventually(() => Promise.resolve(out.includes('worker polling')), 60_000, `the worker to poll: ${out.slice(-500)}`);
+    return { child, lines: () => workerLines(out) };
+  };
+  const killed = async (child: ChildProcess) => {
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  };
+  /** True once the worker has started this tenant's activity. */
+  const started = (lines: Array<Record<string, unknown>>, activity: string, tenantId: string) =>
+    lines.some((l) => l.msg === 'Activity started' && l.activityType === activity && l.tenantId === tenantId);
+
   it('kill -9 of a real worker process during each of the 8 provisioning steps', async () => {
     const began = Date.now();
-    if (!distIsFresh()) {
-      await execFileP('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
-      await execFileP(process.execPath, [path.join(DIST, 'workflow-bundle.js'), path.join(DIST, 'workflow-bundle.js')], { cwd: ROOT });
-    }
+    await ensureDist();
     // Latency makes every step last long enough to be caught in flight: the shortest, recordTenant,
     // is a single statement.
     const pg = await proxy('kill9-pg', new URL(env('DATABASE_URL')).host);
@@ -151,31 +188,7 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
     const kubeProxy = await proxy('kill9-kube', kubeUpstream());
     await kubeProxy.addToxic('slow', { type: 'latency', attributes: { latency: 250 } });
     const taskQueue = uniqueTaskQueue('kill9');
-    let child: ChildProcess | undefined;
-    // The current worker's output: its log lines say which step it has in flight.
-    let out = '';
-    const spawnWorker = async () => {
-      out = '';
-      const c = spawn(process.execPath, [path.join(DIST, 'worker.js')], {
-        env: {
-          PATH: process.env.PATH,
-          // helm and its discovery cache write under HOME; without one they write into the checkout.
-          HOME: dir,
-          DATABASE_URL: dbVia(pg),
-          TEMPORAL_ADDRESS: env('TEMPORAL_ADDRESS'),
-          KUBECONFIG: kubeconfigVia(kubeProxy),
-          TASK_QUEUE: taskQueue,
-          WORKFLOW_BUNDLE: path.join(DIST, 'workflow-bundle.js'),
-          HELM_TIMEOUT_SECONDS: '120',
-          LOG_LEVEL: 'debug',
-        },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      c.stdout.on('data', (b: Buffer) => (out += b.toString()));
-      c.stderr.on('data', (b: Buffer) => (out += b.toString()));
-      await eventually(() => Promise.resolve(out.includes('worker polling')), 60_000, `the worker to poll: ${out.slice(-500)}`);
-      return c;
-    };
+    let worker: Awaited<ReturnType<typeof spawnWorker>> | undefined;
     const steps: Array<[string, string]> = [
       ['recordTenant', 'recordTenant'],
       ['assignNamespace', 'assignNamespace'],
@@ -190,7 +203,7 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
     const handles: Handle[] = [];
     const killedIn: string[] = [];
     try {
-      child = await spawnWorker();
+      worker = await spawnWorker(taskQueue, pg, kubeProxy);
       for (const [step, activity] of steps) {
         const id = newTenantId();
         ids.push(id);
@@ -203,13 +216,11 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
             const d = await h.describe();
             return (d.raw.pendingActivities ?? []).some((a) => a.activityType?.name === activity && a.state === STARTED && (a.attempt ?? 1) === 1);
           }
-          return Promise.resolve(workerLines(out).some((l) => l.msg === 'Activity started' && l.activityType === activity && l.tenantId === id));
+          return Promise.resolve(started(worker!.lines(), activity, id));
         }, 60_000, `${step} in flight`).catch(() => false);
-        const exited = new Promise((r) => child!.once('exit', r));
-        child.kill('SIGKILL');
-        await exited;
+        await killed(worker.child);
         if (caught) killedIn.push(step);
-        child = await spawnWorker();
+        worker = await spawnWorker(taskQueue, pg, kubeProxy);
       }
       // A step in flight runs again once its timeout passes: the workflow task's 10 s for a local
       // activity, 30 s of missed heartbeats for Helm.
@@ -233,9 +244,52 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
       expect(dup).toBe(0);
       expect(leftOver).toBe(0);
     } finally {
-      if (child && child.exitCode === null) child.kill('SIGKILL');
+      if (worker && worker.child.exitCode === null) worker.child.kill('SIGKILL');
     }
   }, 900_000);
+
+  it('kill -9 after the namespace was created, then a failing install: the run still undoes the namespace it created', async () => {
+    const began = Date.now();
+    await ensureDist();
+    const pg = await proxy('kill9-undo-pg', new URL(env('DATABASE_URL')).host);
+    await pg.addToxic('slow', { type: 'latency', attributes: { latency: 500 } });
+    const kubeProxy = await proxy('kill9-undo-kube', kubeUpstream());
+    const taskQueue = uniqueTaskQueue('kill9-undo');
+    // A chart the API server rejects: the install fails for good and the saga undoes the run.
+    const broken = { TENANT_CHART: path.join(ROOT, 'test/fixtures/charts/broken') };
+    const id = newTenantId();
+    let worker = await spawnWorker(taskQueue, pg, kubeProxy, broken);
+    try {
+      const h = await start(taskQueue, id);
+      // ensureSecrets runs once the namespace exists; the worker dies before the run has recorded
+      // anything since it looked at what existed before it.
+      await eventually(() => Promise.resolve(started(worker.lines(), 'ensureSecrets', id)), 60_000, 'ensureSecrets in flight');
+      const before = await kube.list<V1Namespace>('v1', 'Namespace', undefined, `${LABEL_TENANT_ID}=${id}`);
+      await killed(worker.child);
+      worker = await spawnWorker(taskQueue, pg, kubeProxy, broken);
+      await waitAll([id], 'failed', 240_000);
+      const left = await eventually(async () => {
+        const ns = await kube.list<V1Namespace>('v1', 'Namespace', undefined, `${LABEL_TENANT_ID}=${id}`);
+        return ns.length === 0 ? ns : undefined;
+      }, 120_000, 'the namespace the run created to be deleted').catch(() => ['left']);
+      await h.result().catch(() => undefined);
+      recordFaultRow({
+        fault: 'kill -9 of the worker after it created the namespace, then a final install failure',
+        tenants: 1,
+        completed: (await statusOf(id)) === 'failed' && left.length === 0 ? 1 : 0,
+        lost: 0,
+        duplicated: await duplicated([id]),
+        leftOver: left.length,
+        seconds: Math.round((Date.now() - began) / 1000),
+        note: 'the new worker redid the run\'s first workflow task; the namespace was still undone as the run\'s own',
+      });
+      expect(before).toHaveLength(1);
+      expect(await statusOf(id)).toBe('failed');
+      expect(left).toEqual([]);
+    } finally {
+      if (worker.child.exitCode === null) worker.child.kill('SIGKILL');
+    }
+  }, 600_000);
 
   it('a burst of 20 signups while the kube-apiserver resets or stalls 20% of connections', async () => {
     const began = Date.now();
