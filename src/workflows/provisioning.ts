@@ -7,7 +7,7 @@
  */
 import { ApplicationFailure, CancellationScope, log } from '@temporalio/workflow';
 import type { ProvisionStep, ProvisionTenantResult, StepFailure } from '../contract';
-import { db, describeFailure, formatError, outlast, quick, slow } from './proxies';
+import { db, describeFailure, formatError, outlast, quick, recordedFirst, slow } from './proxies';
 import { Saga } from './saga';
 import type { TenantState } from './state';
 
@@ -41,8 +41,9 @@ export async function provision(state: TenantState): Promise<ProvisionOutcome> {
     namespace = await run('assignNamespace', () => db.assignNamespace({ tenantId }));
     progress.namespace = namespace;
     const ref = { tenantId, namespace };
-    // Before anything is created: what is already there is not this run's to undo.
-    existed = await outlast('inspectTenant', () => quick.inspectTenant(ref));
+    // Before anything is created: what is already there is not this run's to undo. Recorded in
+    // history before the next step runs (see recordedFirst).
+    existed = await outlast('inspectTenant', () => recordedFirst.inspectTenant(ref));
     const isNew = !existed.namespace;
     await run(
       'ensureNamespace',

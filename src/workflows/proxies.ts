@@ -55,10 +55,17 @@ function localOnceRecorded(local: StepProxies, remote: StepProxies): Activities 
 }
 
 const QUICK: ActivityOptions = { startToCloseTimeout: '1 minute', retry: RETRY };
-export const quick = localOnceRecorded(
-  proxyLocalActivities<Activities>({ ...QUICK, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
-  proxyActivities<Activities>(QUICK),
-);
+const quickTasks = proxyActivities<Activities>(QUICK);
+export const quick = localOnceRecorded(proxyLocalActivities<Activities>({ ...QUICK, localRetryThreshold: LOCAL_RETRY_THRESHOLD }), quickTasks);
+
+/**
+ * Quick steps whose answer must be in history before the next step acts on it, as activity tasks.
+ * A local activity's result is recorded only when its workflow task completes: a worker that dies
+ * later in the same task leaves it unrecorded, and the step runs again on the next worker. For
+ * `inspectTenant` (what existed before this run) that second answer would count the namespace the
+ * lost task created as pre-existing, and a later failure would leave it behind.
+ */
+export const recordedFirst = quickTasks;
 
 // Helm waits for readiness (HELM_TIMEOUT_SECONDS, at most 10 minutes) and namespaces take a while
 // to drain; both heartbeat, so a dead worker is noticed within the heartbeat timeout.
