@@ -39,6 +39,11 @@ type Scenario = (handle: WorkflowHandle<typeof provisionTenant>, acts: Mocks) =>
 const untilStatus = async (handle: WorkflowHandle, status: string) => {
   await eventually(async () => (await handle.query(statusQuery)).status === status, 30_000, status);
 };
+/** Asks for another plan and waits until the workflow runs on it. */
+const changePlan = async (handle: WorkflowHandle, plan: string) => {
+  await handle.signal(changePlanSignal, { plan });
+  await eventually(async () => (await handle.query(statusQuery)).plan === plan, 30_000, `plan ${plan}`);
+};
 const settled = (handle: WorkflowHandle) => handle.result().then(() => undefined, () => undefined);
 
 interface ScenarioSpec {
@@ -53,6 +58,12 @@ interface ScenarioSpec {
 
 const BACKOFF = { lifecycleBackoff: { initialSeconds: 1, maxSeconds: 2 } };
 
+/** A final Helm failure at provisioning: the saga undoes the run (recorded once per workflow version). */
+const HELM_FAILURE_SAGA: ScenarioSpec = {
+  prepare: (acts) => acts.deployApp.mockRejectedValue(ApplicationFailure.nonRetryable('chart rejected', 'HelmRejected')),
+  run: (h) => settled(h),
+};
+
 const scenarios: Record<string, ScenarioSpec> = {
   'provision-then-deprovision': {
     run: async (h) => {
@@ -61,15 +72,11 @@ const scenarios: Record<string, ScenarioSpec> = {
       await settled(h);
     },
   },
-  'helm-failure-saga': {
-    prepare: (acts) => acts.deployApp.mockRejectedValue(ApplicationFailure.nonRetryable('chart rejected', 'HelmRejected')),
-    run: (h) => settled(h),
-  },
+  'helm-failure-saga': HELM_FAILURE_SAGA,
   'lifecycle-plan-suspend-resume': {
     run: async (h) => {
       await untilStatus(h, 'active');
-      await h.signal(changePlanSignal, { plan: 'pro' });
-      await eventually(async () => (await h.query(statusQuery)).plan === 'pro', 30_000, 'plan pro');
+      await changePlan(h, 'pro');
       await h.signal(suspendSignal, { reason: 'payment failed' });
       await untilStatus(h, 'suspended');
       await h.signal(resumeSignal);
@@ -107,18 +114,13 @@ const scenarios: Record<string, ScenarioSpec> = {
   'v2-provision-then-deprovision': {
     run: async (h) => {
       await untilStatus(h, 'active');
-      await h.signal(changePlanSignal, { plan: 'pro' });
-      await eventually(async () => (await h.query(statusQuery)).plan === 'pro', 30_000, 'plan pro');
-      await h.signal(changePlanSignal, { plan: 'starter' });
-      await eventually(async () => (await h.query(statusQuery)).plan === 'starter', 30_000, 'plan starter');
+      await changePlan(h, 'pro');
+      await changePlan(h, 'starter');
       await h.signal(deprovisionSignal, { reason: 'recorded' });
       await settled(h);
     },
   },
-  'v2-helm-failure-saga': {
-    prepare: (acts) => acts.deployApp.mockRejectedValue(ApplicationFailure.nonRetryable('chart rejected', 'HelmRejected')),
-    run: (h) => settled(h),
-  },
+  'v2-helm-failure-saga': HELM_FAILURE_SAGA,
   'v2-failed-rerun-kept-live': {
     input: { ...BACKOFF, reconcileIntervalSeconds: 3600 },
     prepare: (acts) => {
@@ -189,16 +191,12 @@ const scenarios: Record<string, ScenarioSpec> = {
   'v3-local-provision-then-deprovision': {
     run: async (h) => {
       await untilStatus(h, 'active');
-      await h.signal(changePlanSignal, { plan: 'pro' });
-      await eventually(async () => (await h.query(statusQuery)).plan === 'pro', 30_000, 'plan pro');
+      await changePlan(h, 'pro');
       await h.signal(deprovisionSignal, { reason: 'recorded' });
       await settled(h);
     },
   },
-  'v3-local-helm-failure-saga': {
-    prepare: (acts) => acts.deployApp.mockRejectedValue(ApplicationFailure.nonRetryable('chart rejected', 'HelmRejected')),
-    run: (h) => settled(h),
-  },
+  'v3-local-helm-failure-saga': HELM_FAILURE_SAGA,
   'v3-local-step-retried': {
     prepare: (acts) => acts.applyNetworkPolicies.mockRejectedValueOnce(ApplicationFailure.retryable('connection reset', 'KubernetesUnavailable')),
     run: async (h) => {
