@@ -26,7 +26,10 @@
  * old space capped at `--worker-heap-mb`, default 128 as the chart's worker.heapMb, semi-space at
  * `--worker-semi-space-mb`, default 4 as the chart's worker.semiSpaceMb; 0 for Node.js's
  * default). Worker settings come from the environment as for a real worker (K8S_QPS, K8S_BURST, …;
- * source .stack/env for the stack).
+ * source .stack/env for the stack). `--skip-direct` runs the workflow path alone, for memory and
+ * CPU runs that need no ratio; `--worker-cpu-prof DIR` writes each worker's V8 CPU profiles there
+ * (open them in Chrome DevTools). Each burst also prints the CPU time every process of the stack
+ * spent from its start to all active (src/bench/cpu.ts): where the two paths' costs differ.
  */
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -51,6 +54,7 @@ import { activityDepsFromConfig, createWorker } from '../worker';
 import type { provisionTenant } from '../workflows';
 import { AUDIT_CLIENTS, countAuditRequests, type AuditCounts, type AuditWindow } from './audit';
 import { apiRequestDelta, leftovers, podRoom, releaseRevisions, scrapeApiRequests } from './cluster';
+import { cpuDelta, formatCpu, sampleCpu, stackClassifier, type Classify } from './cpu';
 import { deprovisionDirect, inPool, provisionDirect, provisionerObjectCount } from './direct';
 import { startWorkerProcesses, type WorkerProcess } from './workers';
 import { percentile } from './stats';
@@ -75,6 +79,8 @@ interface Burst {
   apiServer?: { total: number; writes: number };
   /** The burst's tenant namespaces, from its start to all active: what the audit log is read for. */
   audit: AuditWindow;
+  /** CPU seconds by process class from the burst's start to all active. */
+  cpu: Map<string, number>;
 }
 
 interface WorkflowBurst extends Burst {
@@ -87,6 +93,9 @@ interface Counter {
   kube: number;
   helm: number;
 }
+
+/** The direct path's figures when --skip-direct left it out: every one prints as –. */
+const notRun = (): Burst => ({ activeMs: [], allActiveMs: NaN, teardownMs: NaN, failed: [], kubeRequests: NaN, helmRuns: NaN, audit: { from: 0, to: 0, namespaces: new Set() }, cpu: new Map() });
 
 const sec = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(2)} s` : '–');
 const perMin = (n: number, ms: number) => (ms > 0 && n > 0 ? (n / (ms / 60_000)).toFixed(1) : '–');
@@ -153,6 +162,8 @@ async function main(): Promise<void> {
       'poll-ms': { type: 'string', default: '500' },
       'worker-heap-mb': { type: 'string' },
       'worker-semi-space-mb': { type: 'string' },
+      'skip-direct': { type: 'boolean', default: false },
+      'worker-cpu-prof': { type: 'string' },
     },
   });
   const n = Number(values.tenants);
@@ -161,6 +172,9 @@ async function main(): Promise<void> {
   const singles = Number(values.single);
   const phaseTimeoutMs = Number(values['phase-timeout-seconds']) * 1000;
   const pollMs = Number(values['poll-ms']);
+  const skipDirect = values['skip-direct'];
+  const cpuProfileDir = values['worker-cpu-prof'] ? path.resolve(values['worker-cpu-prof']) : undefined;
+  if (cpuProfileDir && workerCount === 0) throw new Error('--worker-cpu-prof needs --workers 1 or more');
   // Spawned workers run as the chart runs them: V8 heaps capped at worker.heapMb's default.
   const heapMb = Number(values['worker-heap-mb'] ?? (workerCount > 0 ? '128' : '0'));
   const semiSpaceMb = Number(values['worker-semi-space-mb'] ?? (workerCount > 0 ? '4' : '0'));
@@ -258,12 +272,14 @@ async function main(): Promise<void> {
   async function workflowBurst(ids: string[]): Promise<WorkflowBurst> {
     const before = await scrapeApiRequests(kc);
     const counted = { ...counter };
+    const cpuBefore = await sampleCpu();
     const started = Date.now();
     const deadline = started + phaseTimeoutMs;
     const handles = new Map<string, WorkflowHandle>();
     await inPool(ids, CLIENT_FANOUT, async (id) => void handles.set(id, await startWorkflow(id)));
     const { at, failed } = await awaitStatus(db, ids, 'active', started, deadline, pollMs);
     const allActiveMs = Date.now() - started;
+    const cpu = cpuDelta(cpuBefore, await sampleCpu(), classify());
     const audit = auditWindow(ids, started, started + allActiveMs);
     const apiServer = apiRequestDelta(before, await scrapeApiRequests(kc));
     const kubeRequests = counter.kube - counted.kube;
@@ -281,12 +297,13 @@ async function main(): Promise<void> {
       () => undefined,
       (e: Error) => void failed.push({ tenantId: id, error: `workflow failed: ${e.message}` }),
     ));
-    return { activeMs: [...at.values()], allActiveMs, teardownMs: Date.now() - teardownStart, failed, kubeRequests, helmRuns, apiServer, audit, revisions, objectsPerTenant: objects };
+    return { activeMs: [...at.values()], allActiveMs, teardownMs: Date.now() - teardownStart, failed, kubeRequests, helmRuns, apiServer, audit, revisions, objectsPerTenant: objects, cpu };
   }
 
   async function directBurst(ids: string[]): Promise<Burst> {
     const before = await scrapeApiRequests(kc);
     const counted = { ...counter };
+    const cpuBefore = await sampleCpu();
     const started = Date.now();
     const abort = AbortSignal.timeout(phaseTimeoutMs);
     const activeMs: number[] = [];
@@ -303,6 +320,7 @@ async function main(): Promise<void> {
       }
     });
     const allActiveMs = Date.now() - started;
+    const cpu = cpuDelta(cpuBefore, await sampleCpu(), classify());
     const audit = auditWindow(ids, started, started + allActiveMs);
     const apiServer = apiRequestDelta(before, await scrapeApiRequests(kc));
     const kubeRequests = counter.kube - counted.kube;
@@ -313,7 +331,7 @@ async function main(): Promise<void> {
     await inPool(ids, concurrency, async (id) => {
       await deprovisionDirect(deps, id, teardownAbort).catch((err: Error) => void failed.push({ tenantId: id, error: `teardown: ${err.message}` }));
     });
-    return { activeMs, allActiveMs, teardownMs: Date.now() - teardownStart, failed, kubeRequests, helmRuns, apiServer, audit };
+    return { activeMs, allActiveMs, teardownMs: Date.now() - teardownStart, failed, kubeRequests, helmRuns, apiServer, audit, cpu };
   }
 
   /** What the workflow path did twice: workflow runs, release revisions, step-log rows. */
@@ -378,20 +396,23 @@ async function main(): Promise<void> {
     bundleDir = await mkdtemp(path.join(os.tmpdir(), 'bench-bundle-'));
     const workflowBundle = path.join(bundleDir, 'workflow-bundle.js');
     await writeWorkflowBundle(workflowBundle);
-    processes = await startWorkerProcesses({ count: workerCount, taskQueue, maxActivities: concurrency, workflowBundle, heapMb: heapMb || undefined, semiSpaceMb: semiSpaceMb || undefined });
+    processes = await startWorkerProcesses({ count: workerCount, taskQueue, maxActivities: concurrency, workflowBundle, heapMb: heapMb || undefined, semiSpaceMb: semiSpaceMb || undefined, cpuProfileDir });
   }
+
+  const classify = (): Classify => stackClassifier({ bench: process.pid, workers: processes.map((p) => p.pid) });
 
   let exitCode = 0;
   try {
     const single = { workflow: [] as number[], direct: [] as number[] };
     for (let i = 0; i < singles; i += 1) {
       single.workflow.push(await singleWorkflow());
-      single.direct.push(await singleDirect());
+      if (!skipDirect) single.direct.push(await singleDirect());
     }
 
     const wfIds = newIds(n);
     const wf = await workflowBurst(wfIds);
-    const direct = await directBurst(newIds(n));
+    // --skip-direct: the workflow path alone (memory and CPU runs); the direct column prints –.
+    const direct: Burst = skipDirect ? notRun() : await directBurst(newIds(n));
 
     // Duplicates and leftovers.
     const dups = await duplicates(wfIds, wf.revisions);
@@ -402,7 +423,7 @@ async function main(): Promise<void> {
     const objects = wf.objectsPerTenant;
     // Read once both bursts are over, when the API server has written their last events.
     const auditLog = process.env.KUBE_AUDIT_LOG;
-    const [wfAudit, directAudit] = auditLog && existsSync(auditLog) ? await countAuditRequests(auditLog, [wf.audit, direct.audit]) : [];
+    const [wfAudit, directAudit] = auditLog && existsSync(auditLog) ? await countAuditRequests(auditLog, skipDirect ? [wf.audit] : [wf.audit, direct.audit]) : [];
     const line = (label: string, a: string, b: string, c = '') => console.log(`${label.padEnd(46)} ${a.padStart(14)} ${b.padStart(14)} ${c.padStart(10)}`);
     console.log(`\ntenants ${n}, plan ${values.plan}, concurrency ${concurrency}, ${workerCount === 0 ? 'worker in this process' : `${workerCount} worker process${workerCount > 1 ? 'es' : ''}`}, K8S_QPS ${config.K8S_QPS}, K8S_BURST ${config.K8S_BURST}`);
     line('', 'workflow', 'direct', 'ratio');
@@ -419,7 +440,7 @@ async function main(): Promise<void> {
     line('time to active p50', sec(percentile(wf.activeMs, 50)), sec(percentile(direct.activeMs, 50)), ratio(percentile(wf.activeMs, 50), percentile(direct.activeMs, 50)));
     line('time to active p95', sec(percentile(wf.activeMs, 95)), sec(percentile(direct.activeMs, 95)), ratio(percentile(wf.activeMs, 95), percentile(direct.activeMs, 95)));
     line('teardown, all gone after', sec(wf.teardownMs), sec(direct.teardownMs), ratio(wf.teardownMs, direct.teardownMs));
-    const per = (x: number) => (x / n).toFixed(1);
+    const per = (x: number) => (Number.isFinite(x) ? (x / n).toFixed(1) : '–');
     if (workerCount === 0) {
       line('Kubernetes requests/tenant (adapter)', per(wf.kubeRequests), per(direct.kubeRequests), ratio(wf.kubeRequests, direct.kubeRequests));
       line('helm runs/tenant', per(wf.helmRuns), per(direct.helmRuns), ratio(wf.helmRuns, direct.helmRuns));
@@ -429,12 +450,13 @@ async function main(): Promise<void> {
       line('API server writes/tenant (all)', per(wf.apiServer.writes), per(direct.apiServer.writes), ratio(wf.apiServer.writes, direct.apiServer.writes));
     }
     const ours = (c: AuditCounts) => c.provisioner.total + c.helm.total;
-    if (wfAudit && directAudit) {
-      const [a, b] = [wfAudit, directAudit];
-      line('requests/tenant, provisioner adapter (audit)', per(a.provisioner.total), per(b.provisioner.total), ratio(a.provisioner.total, b.provisioner.total));
-      line('requests/tenant, helm (audit)', per(a.helm.total), per(b.helm.total), ratio(a.helm.total, b.helm.total));
-      line('requests/tenant, provisioner + helm (audit)', per(ours(a)), per(ours(b)), ratio(ours(a), ours(b)));
-      line('requests/tenant, other clients (audit)', per(a.other.total), per(b.other.total), ratio(a.other.total, b.other.total));
+    if (wfAudit) {
+      const auditLine = (label: string, of: (c: AuditCounts) => number) =>
+        line(label, per(of(wfAudit)), directAudit ? per(of(directAudit)) : '–', directAudit ? ratio(of(wfAudit), of(directAudit)) : '–');
+      auditLine('requests/tenant, provisioner adapter (audit)', (c) => c.provisioner.total);
+      auditLine('requests/tenant, helm (audit)', (c) => c.helm.total);
+      auditLine('requests/tenant, provisioner + helm (audit)', ours);
+      auditLine('requests/tenant, other clients (audit)', (c) => c.other.total);
     } else {
       console.log(
         `requests/tenant by client (audit): ${auditLog ? `no audit log at ${auditLog}` : 'KUBE_AUDIT_LOG is not set'}; ` +
@@ -445,20 +467,24 @@ async function main(): Promise<void> {
       line('objects/tenant', String(objects), String(objects));
       if (wf.apiServer && direct.apiServer) line('API server requests per object', (wf.apiServer.total / n / objects).toFixed(2), (direct.apiServer.total / n / objects).toFixed(2));
       if (workerCount === 0) line('adapter + helm runs per object', ((wf.kubeRequests + wf.helmRuns) / n / objects).toFixed(2), ((direct.kubeRequests + direct.helmRuns) / n / objects).toFixed(2));
-      if (wfAudit && directAudit) line('provisioner + helm requests per object (audit)', (ours(wfAudit) / n / objects).toFixed(2), (ours(directAudit) / n / objects).toFixed(2));
+      if (wfAudit) line('provisioner + helm requests per object (audit)', (ours(wfAudit) / n / objects).toFixed(2), directAudit ? (ours(directAudit) / n / objects).toFixed(2) : '–');
     }
-    if (wfAudit && directAudit) {
+    if (wfAudit) {
       const verbs = (c: AuditCounts) =>
         AUDIT_CLIENTS.map((client) => `${client} ${Object.entries(c[client].byVerb).sort(([, x], [, y]) => y - x).map(([verb, k]) => `${verb} ${per(k)}`).join(' ') || '–'}`).join('; ');
       console.log(`requests/tenant by verb (audit), workflow: ${verbs(wfAudit)}`);
-      console.log(`requests/tenant by verb (audit), direct: ${verbs(directAudit)}`);
+      if (directAudit) console.log(`requests/tenant by verb (audit), direct: ${verbs(directAudit)}`);
     }
     if (singles > 0) console.log(`workflow steps p50, one tenant: ${await stepDurations(singleIds)}`);
     console.log(`workflow steps p50, burst: ${await stepDurations(wfIds)}`);
+    const cores = os.cpus().length;
+    console.log(`CPU from start to all active, workflow: ${formatCpu(wf.cpu, n, wf.allActiveMs, cores)}`);
+    if (!skipDirect) console.log(`CPU from start to all active, direct: ${formatCpu(direct.cpu, n, direct.allActiveMs, cores)}`);
     if (workerCount === 0) console.log(`peak RSS (this process: worker, direct path and client)  ${mib(peakInProcess)}`);
     for (const p of processes) {
       const heap = p.peakHeap();
-      console.log(`peak RSS worker process ${p.pid}  ${mib(p.peakRss())} (V8 heap: peak used ${mib(heap.used)}, peak allocated ${mib(heap.total)}${heapMb ? `, old space capped at ${heapMb} MiB` : ''}${semiSpaceMb ? `, semi-space at ${semiSpaceMb} MiB` : ''})`);
+      const parts = p.peakRssParts();
+      console.log(`peak RSS worker process ${p.pid}  ${mib(p.peakRss())} (at the highest sample: ${mib(parts.anon)} anonymous, ${mib(parts.file)} file-backed; V8 heap: peak used ${mib(heap.used)}, peak allocated ${mib(heap.total)}${heapMb ? `, old space capped at ${heapMb} MiB` : ''}${semiSpaceMb ? `, semi-space at ${semiSpaceMb} MiB` : ''})`);
     }
     const failed = [...wf.failed, ...direct.failed];
     const leaked = [...left.namespaces, ...left.releases.map((r) => `release in ${r}`), ...notDeprovisioned.map((r) => `tenant row ${r.id} ${r.status}`)];

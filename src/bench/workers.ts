@@ -11,6 +11,8 @@ export interface WorkerProcess {
   pid: number;
   /** Highest VmRSS seen by the sampler, and the kernel's own high-water mark (VmHWM) at the last sample, in bytes. */
   peakRss(): number;
+  /** The anonymous (heaps, malloc) and file-backed (code of Node.js and the native modules) parts of the highest VmRSS the sampler saw, in bytes. */
+  peakRssParts(): { anon: number; file: number };
   /** Highest V8 heap in use and allocated, from the worker's metrics port, in bytes (0 when never read). */
   peakHeap(): { used: number; total: number };
   /** SIGTERM, then waits for the exit (in-flight tasks finish first); the exit code. */
@@ -19,12 +21,12 @@ export interface WorkerProcess {
   tail(): string;
 }
 
-/** VmRSS and VmHWM of a process from /proc/<pid>/status, in bytes; undefined once it is gone. */
-export async function procMemory(pid: number): Promise<{ rss: number; hwm: number } | undefined> {
+/** VmRSS, VmHWM, RssAnon and RssFile of a process from /proc/<pid>/status, in bytes; undefined once it is gone. */
+export async function procMemory(pid: number): Promise<{ rss: number; hwm: number; anon: number; file: number } | undefined> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8').catch(() => undefined);
   if (!status) return undefined;
   const kb = (field: string) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? 0) * 1024;
-  return { rss: kb('VmRSS'), hwm: kb('VmHWM') };
+  return { rss: kb('VmRSS'), hwm: kb('VmHWM'), anon: kb('RssAnon'), file: kb('RssFile') };
 }
 
 /** V8 heap in use and allocated, from a worker's `/metrics` (prom-client's default Node.js gauges). */
@@ -51,6 +53,8 @@ export async function startWorkerProcesses(opts: {
   workflowBundle: string;
   heapMb?: number;
   semiSpaceMb?: number;
+  /** Writes a V8 CPU profile of each worker, every thread, into this directory when it exits. */
+  cpuProfileDir?: string;
   readyTimeoutMs?: number;
 }): Promise<WorkerProcess[]> {
   const dist = path.resolve(__dirname, '..');
@@ -66,7 +70,11 @@ export async function startWorkerProcesses(opts: {
     MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2',
   };
   delete env.WORKER_METRICS_BIND;
-  const v8 = [...(opts.heapMb ? [`--max-old-space-size=${opts.heapMb}`] : []), ...(opts.semiSpaceMb ? [`--max-semi-space-size=${opts.semiSpaceMb}`] : [])];
+  const v8 = [
+    ...(opts.heapMb ? [`--max-old-space-size=${opts.heapMb}`] : []),
+    ...(opts.semiSpaceMb ? [`--max-semi-space-size=${opts.semiSpaceMb}`] : []),
+    ...(opts.cpuProfileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfileDir}`] : []),
+  ];
   const args = [...v8, path.join(dist, 'worker.js')];
   const procs = Array.from({ length: opts.count }, () => spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] }));
   const workers = procs.map((child) => watch(child));
@@ -100,10 +108,12 @@ function watch(child: ChildProcess): { handle: WorkerProcess; ready(timeoutMs: n
   child.stderr!.on('data', keep);
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let peak = 0;
+  let sampled = { rss: 0, anon: 0, file: 0 };
   const heap = { used: 0, total: 0 };
   const sample = async () => {
     const [m, h] = await Promise.all([procMemory(child.pid!), healthPort ? scrapeHeap(healthPort) : undefined]);
     if (m) peak = Math.max(peak, m.rss, m.hwm);
+    if (m && m.rss > sampled.rss) sampled = m;
     if (h) {
       heap.used = Math.max(heap.used, h.used);
       heap.total = Math.max(heap.total, h.total);
@@ -114,6 +124,7 @@ function watch(child: ChildProcess): { handle: WorkerProcess; ready(timeoutMs: n
   const handle: WorkerProcess = {
     pid: child.pid!,
     peakRss: () => peak,
+    peakRssParts: () => ({ anon: sampled.anon, file: sampled.file }),
     peakHeap: () => ({ ...heap }),
     tail: () => lines.join('\n'),
     async stop() {
