@@ -4,8 +4,8 @@
  */
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Db } from '../db/client';
-import { isPrismaError, toDbActivityError } from '../db/errors';
+import { poolOf, type Db } from '../db/client';
+import { isDbError, toDbActivityError } from '../db/errors';
 import type { Helm } from '../helm/helm';
 import { HelmError } from '../helm/helm';
 import type { Kube } from '../k8s/client';
@@ -37,14 +37,15 @@ export interface TenantRef {
 }
 
 
-type StepLogWriter = Pick<Db, '$executeRaw'>;
-
 type Phase = 'started' | 'succeeded' | 'failed' | 'compensated' | 'compensation_failed';
 
 export type StepKit = ReturnType<typeof createStepKit>;
 
 export function createStepKit(deps: ActivityDeps) {
-  const { db, plans } = deps;
+  const { plans } = deps;
+  // Every statement an activity sends goes straight to the pool (see `poolOf`): one round trip
+  // each, and no query engine in the worker.
+  const sql = poolOf(deps.db);
 
   function plan(id: string): Plan {
     try {
@@ -62,24 +63,30 @@ export function createStepKit(deps: ActivityDeps) {
     return `${run}/${activityId}/${step}/${phase}${attemptPart}`;
   }
 
-  /**
-   * Step log entry, one round trip. `client` is a transaction when the entry must land together
-   * with the change it records.
-   */
-  async function audit(tenantId: string, step: string, phase: Phase, message?: string, client: StepLogWriter = db): Promise<void> {
-    await client.$executeRaw`INSERT INTO tenant_steps (tenant_id, event_key, step, phase, message)
-      VALUES (${tenantId}::uuid, ${eventKey(step, phase)}, ${step}, ${phase}, ${message?.slice(0, 2000) ?? null})
-      ON CONFLICT (event_key) DO NOTHING`;
+  /** A step log entry: a step-log row's columns, for `audit` or a statement that writes one with its change. */
+  function stepRow(tenantId: string, step: string, phase: Phase, message?: string): [string, string, string, Phase, string | null] {
+    return [tenantId, eventKey(step, phase), step, phase, message?.slice(0, 2000) ?? null];
+  }
+
+  /** Step log entry, one round trip. */
+  async function audit(tenantId: string, step: string, phase: Phase, message?: string): Promise<void> {
+    await sql.query(
+      `INSERT INTO tenant_steps (tenant_id, event_key, step, phase, message) VALUES ($1::uuid, $2, $3, $4, $5)
+       ON CONFLICT (event_key) DO NOTHING`,
+      stepRow(tenantId, step, phase, message),
+    );
   }
 
   /** Marks the step current on the tenant row and logs its start, in one statement. */
   async function started(tenantId: string, step: string): Promise<void> {
-    await db.$executeRaw`WITH current_step AS (
-        UPDATE tenants SET current_step = ${step}, updated_at = now() WHERE id = ${tenantId}::uuid
-      )
-      INSERT INTO tenant_steps (tenant_id, event_key, step, phase)
-      VALUES (${tenantId}::uuid, ${eventKey(step, 'started')}, ${step}, 'started')
-      ON CONFLICT (event_key) DO NOTHING`;
+    await sql.query(
+      `WITH current_step AS (
+         UPDATE tenants SET current_step = $3, updated_at = now() WHERE id = $1::uuid
+       )
+       INSERT INTO tenant_steps (tenant_id, event_key, step, phase) VALUES ($1::uuid, $2, $3, 'started')
+       ON CONFLICT (event_key) DO NOTHING`,
+      [tenantId, eventKey(step, 'started'), step],
+    );
   }
 
   /**
@@ -107,7 +114,7 @@ export function createStepKit(deps: ActivityDeps) {
         ? ApplicationFailure.retryable(err.message, 'HelmFailed')
         : ApplicationFailure.nonRetryable(err.message, 'HelmRejected');
     }
-    if (isPrismaError(err)) return toDbActivityError(err, `${what} (database)`);
+    if (isDbError(err)) return toDbActivityError(err, `${what} (database)`);
     if (err && typeof err === 'object' && 'code' in err && typeof err.code === 'number') return toActivityError(err, what);
     return err instanceof Error ? err : new Error(String(err));
   }
@@ -123,7 +130,7 @@ export function createStepKit(deps: ActivityDeps) {
       return await body();
     } catch (err) {
       if (err instanceof ApplicationFailure) throw err;
-      if (isPrismaError(err)) throw toDbActivityError(err, `${what} (database)`);
+      if (isDbError(err)) throw toDbActivityError(err, `${what} (database)`);
       throw ApplicationFailure.retryable(`${what} (database): ${err instanceof Error ? err.message : String(err)}`, 'DatabaseUnavailable');
     }
   }
@@ -137,5 +144,5 @@ export function createStepKit(deps: ActivityDeps) {
     }
   }
 
-  return { plan, audit, eventKey, step, mapError, dbOnly, k8s };
+  return { sql, plan, audit, stepRow, eventKey, step, mapError, dbOnly, k8s };
 }

@@ -6,8 +6,30 @@ import { tenantNamespace } from '../naming';
 import type { ActivityDeps, StepKit } from './common';
 
 export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
-  const { db, settings } = deps;
-  const { plan, audit, eventKey, dbOnly } = kit;
+  const { settings } = deps;
+  const { sql, plan, stepRow, eventKey, dbOnly } = kit;
+
+  /**
+   * Updates the tenant row and logs the step in one statement (a reader that sees the change also
+   * sees the step that made it). `set` is the SET list: $1 is the tenant id, $2–$5 the step-log
+   * row's event key, step, phase and message, and `values` follow from $6. A missing row is a final failure, as the change has nowhere
+   * to go.
+   */
+  async function updateRowAndLog(what: string, tenantId: string, set: string, log: ReturnType<StepKit['stepRow']>, values: unknown[] = []): Promise<void> {
+    const { rows } = await sql.query<{ n: number }>(
+      `WITH updated AS (
+         UPDATE tenants SET ${set}, updated_at = now() WHERE id = $1::uuid RETURNING id
+       ), logged AS (
+         INSERT INTO tenant_steps (tenant_id, event_key, step, phase, message)
+         SELECT id, $2, $3, $4, $5 FROM updated
+         ON CONFLICT (event_key) DO NOTHING
+       )
+       SELECT count(*)::int AS n FROM updated`,
+      [tenantId, ...log.slice(1), ...values],
+    );
+    if (rows[0]?.n !== 1) throw ApplicationFailure.nonRetryable(`${what} (database): there is no tenant row ${tenantId}`, 'DatabaseRejected');
+  }
+
   return {
     /** Step 1: the tenant row, status `provisioning`. A failed or removed tenant may be provisioned again. */
     async recordTenant(input: { tenantId: string; plan: string; userId?: string; customerId?: string }): Promise<void> {
@@ -22,16 +44,18 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
       return dbOnly('record tenant', async () => {
         plan(input.plan);
         const metadata = JSON.stringify(input.customerId ? { stripeCustomerId: input.customerId } : {});
-        await db.$executeRaw`WITH recorded AS (
-            INSERT INTO tenants (id, user_id, plan, status, workflow_id, current_step, metadata, updated_at)
-            VALUES (${input.tenantId}::uuid, ${input.userId ?? null}::uuid, ${input.plan}, 'provisioning', ${workflowId}, 'recordTenant', ${metadata}::jsonb, now())
-            ON CONFLICT (id) DO UPDATE
-              SET status = 'provisioning', plan = EXCLUDED.plan, last_error = NULL, current_step = 'recordTenant', updated_at = now()
-              WHERE tenants.status IN ('failed', 'deprovisioned')
-          )
-          INSERT INTO tenant_steps (tenant_id, event_key, step, phase)
-          VALUES (${input.tenantId}::uuid, ${eventKey('recordTenant', 'succeeded')}, 'recordTenant', 'succeeded')
-          ON CONFLICT (event_key) DO NOTHING`;
+        await sql.query(
+          `WITH recorded AS (
+             INSERT INTO tenants (id, user_id, plan, status, workflow_id, current_step, metadata, updated_at)
+             VALUES ($1::uuid, $2::uuid, $3, 'provisioning', $4, 'recordTenant', $5::jsonb, now())
+             ON CONFLICT (id) DO UPDATE
+               SET status = 'provisioning', plan = EXCLUDED.plan, last_error = NULL, current_step = 'recordTenant', updated_at = now()
+               WHERE tenants.status IN ('failed', 'deprovisioned')
+           )
+           INSERT INTO tenant_steps (tenant_id, event_key, step, phase) VALUES ($1::uuid, $6, 'recordTenant', 'succeeded')
+           ON CONFLICT (event_key) DO NOTHING`,
+          [input.tenantId, input.userId ?? null, input.plan, workflowId, metadata, eventKey('recordTenant', 'succeeded')],
+        );
       });
     },
 
@@ -45,41 +69,39 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
       }
       // Row and step log (started, succeeded) in one statement: nothing can fail between them.
       return dbOnly('assign namespace', async () => {
-        await db.$executeRaw`WITH assigned AS (
-            UPDATE tenants SET namespace = ${namespace}, current_step = 'assignNamespace', updated_at = now() WHERE id = ${input.tenantId}::uuid
-          )
-          INSERT INTO tenant_steps (tenant_id, event_key, step, phase, created_at)
-          VALUES (${input.tenantId}::uuid, ${eventKey('assignNamespace', 'started')}, 'assignNamespace', 'started', clock_timestamp()),
-                 (${input.tenantId}::uuid, ${eventKey('assignNamespace', 'succeeded')}, 'assignNamespace', 'succeeded', clock_timestamp() + interval '1 millisecond')
-          ON CONFLICT (event_key) DO NOTHING`;
+        await sql.query(
+          `WITH assigned AS (
+             UPDATE tenants SET namespace = $2, current_step = 'assignNamespace', updated_at = now() WHERE id = $1::uuid
+           )
+           INSERT INTO tenant_steps (tenant_id, event_key, step, phase, created_at)
+           VALUES ($1::uuid, $3, 'assignNamespace', 'started', clock_timestamp()),
+                  ($1::uuid, $4, 'assignNamespace', 'succeeded', clock_timestamp() + interval '1 millisecond')
+           ON CONFLICT (event_key) DO NOTHING`,
+          [input.tenantId, namespace, eventKey('assignNamespace', 'started'), eventKey('assignNamespace', 'succeeded')],
+        );
         return namespace;
       });
     },
 
     /** Step 8 and every later status change, mirrored into the tenant row and the step log. */
     async setTenantStatus(input: { tenantId: string; status: TenantStatus; step: string; error?: string }): Promise<void> {
-      // One transaction: a reader that sees the new status also sees the step that set it
-      // (the status API counts progress from the step log once a tenant is no longer in flight).
-      return dbOnly('update tenant status', () => db.$transaction(async (tx) => {
-        await tx.tenant.update({
-          where: { id: input.tenantId },
-          data: {
-            status: input.status,
-            currentStep: null,
-            ...(input.status === 'failed' ? { lastError: input.error ?? 'unknown error' } : {}),
-            ...(input.status === 'active' ? { lastError: null } : {}),
-          },
-        });
-        await audit(input.tenantId, input.step, input.status === 'failed' ? 'failed' : 'succeeded', `status ${input.status}${input.error ? `: ${input.error}` : ''}`, tx);
-      }));
+      const failed = input.status === 'failed';
+      const log = stepRow(input.tenantId, input.step, failed ? 'failed' : 'succeeded', `status ${input.status}${input.error ? `: ${input.error}` : ''}`);
+      // A failure records its reason; becoming active clears the last one.
+      const lastError = failed ? '$7' : input.status === 'active' ? 'NULL' : 'last_error';
+      return dbOnly('update tenant status', () =>
+        updateRowAndLog('update tenant status', input.tenantId, `status = $6, current_step = NULL, last_error = ${lastError}`, log, [
+          input.status,
+          ...(failed ? [input.error ?? 'unknown error'] : []),
+        ]),
+      );
     },
 
     /** A lifecycle change failed for good: the tenant stays as it was, the reason is recorded. */
     async recordTenantError(input: { tenantId: string; step: string; error: string }): Promise<void> {
-      return dbOnly('record tenant error', () => db.$transaction(async (tx) => {
-        await tx.tenant.update({ where: { id: input.tenantId }, data: { lastError: input.error, currentStep: null } });
-        await audit(input.tenantId, input.step, 'failed', input.error, tx);
-      }));
+      return dbOnly('record tenant error', () =>
+        updateRowAndLog('record tenant error', input.tenantId, 'last_error = $6, current_step = NULL', stepRow(input.tenantId, input.step, 'failed', input.error), [input.error]),
+      );
     },
 
     /**
@@ -89,9 +111,12 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
     async recordDeprovisionDeadline(input: { tenantId: string; deprovisionAt: string | null }): Promise<void> {
       return dbOnly('record deprovision deadline', async () => {
         if (input.deprovisionAt === null) {
-          await db.$executeRaw`UPDATE tenants SET metadata = metadata - 'deprovisionAt', updated_at = now() WHERE id = ${input.tenantId}::uuid`;
+          await sql.query(`UPDATE tenants SET metadata = metadata - 'deprovisionAt', updated_at = now() WHERE id = $1::uuid`, [input.tenantId]);
         } else {
-          await db.$executeRaw`UPDATE tenants SET metadata = metadata || jsonb_build_object('deprovisionAt', ${input.deprovisionAt}::text), updated_at = now() WHERE id = ${input.tenantId}::uuid`;
+          await sql.query(`UPDATE tenants SET metadata = metadata || jsonb_build_object('deprovisionAt', $2::text), updated_at = now() WHERE id = $1::uuid`, [
+            input.tenantId,
+            input.deprovisionAt,
+          ]);
         }
       });
     },
@@ -102,22 +127,26 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
      */
     async recordTenantCondition(input: { tenantId: string; condition: TenantCondition | null }): Promise<void> {
       const c = input.condition;
-      return dbOnly('record tenant condition', () => db.$transaction(async (tx) => {
+      return dbOnly('record tenant condition', async () => {
         if (c === null) {
-          await tx.$executeRaw`UPDATE tenants SET metadata = metadata - 'condition', last_error = NULL, updated_at = now() WHERE id = ${input.tenantId}::uuid`;
+          await sql.query(`UPDATE tenants SET metadata = metadata - 'condition', last_error = NULL, updated_at = now() WHERE id = $1::uuid`, [input.tenantId]);
           return;
         }
         const error = `${c.step} failed (attempt ${c.attempts}, next at ${c.nextAttemptAt}): ${c.message}`;
-        await tx.$executeRaw`UPDATE tenants SET metadata = metadata || jsonb_build_object('condition', ${JSON.stringify(c)}::jsonb), last_error = ${error}, current_step = NULL, updated_at = now() WHERE id = ${input.tenantId}::uuid`;
-        await audit(input.tenantId, c.step, 'failed', error, tx);
-      }));
+        await updateRowAndLog(
+          'record tenant condition',
+          input.tenantId,
+          `metadata = metadata || jsonb_build_object('condition', $6::jsonb), last_error = $7, current_step = NULL`,
+          stepRow(input.tenantId, c.step, 'failed', error),
+          [JSON.stringify(c), error],
+        );
+      });
     },
 
     async setTenantPlan(input: { tenantId: string; plan: string }): Promise<void> {
       return dbOnly('update tenant plan', async () => {
         plan(input.plan);
-        await db.tenant.update({ where: { id: input.tenantId }, data: { plan: input.plan, lastError: null } });
-        await audit(input.tenantId, 'changePlan', 'succeeded', `plan ${input.plan}`);
+        await updateRowAndLog('update tenant plan', input.tenantId, 'plan = $6, last_error = NULL', stepRow(input.tenantId, 'changePlan', 'succeeded', `plan ${input.plan}`), [input.plan]);
       });
     },
   };

@@ -34,12 +34,23 @@ export function createDb(databaseUrl: string, options: DbOptions = {}): Db {
   pool.on('error', () => undefined);
   const db = new PrismaClient({ adapter: new PrismaPg(pool, { disposeExternalPool: true }) });
   pools.set(db, pool);
+  // Prisma ends the pool only if its engine ever started; a client used only through the pool
+  // (the worker's activities) must let go of its connections too.
+  const disconnect = db.$disconnect.bind(db);
+  Object.defineProperty(db, '$disconnect', {
+    value: async () => {
+      await disconnect();
+      if (!pool.ending) await pool.end();
+    },
+  });
   return db;
 }
 
 /**
  * The pool a client created by `createDb` runs on. Statements sent through it skip Prisma's query
- * engine: worth it only where an API answers hundreds of times a second.
+ * engine, which is worth it on hot paths: the webhook, which answers hundreds of times a second,
+ * and the worker's activities, whose step log and tenant row writes are all plain SQL. A worker
+ * that never starts Prisma's engine never loads its WebAssembly query compiler either.
  */
 export function poolOf(db: Db): pg.Pool {
   const pool = pools.get(db);

@@ -166,7 +166,10 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
     });
     child.stdout.on('data', (b: Buffer) => (out += b.toString()));
     child.stderr.on('data', (b: Buffer) => (out += b.toString()));
-    await eventually(() => Promise.resolve(out.includes('worker polling')), 60_000, `the worker to poll: ${out.slice(-500)}`);
+    // What the worker wrote by then, read when the wait fails (not when it starts).
+    await eventually(() => Promise.resolve(out.includes('worker polling')), 60_000, 'the worker to poll').catch((err: Error) => {
+      throw new Error(`${err.message}; exit code ${child.exitCode ?? 'none (still running)'}; its output: ${out.slice(-1500) || '(none)'}`);
+    });
     return { child, lines: () => workerLines(out) };
   };
   const killed = async (child: ChildProcess) => {
