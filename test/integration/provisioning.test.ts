@@ -272,7 +272,22 @@ describe('provisioning on the real stack', () => {
     await env.run(() => acts.setTenantStatus({ tenantId, status: 'active', step: 'markActive' }));
     expect(await db.tenant.findUniqueOrThrow({ where: { id: tenantId } })).toMatchObject({ status: 'active', currentStep: null });
     expect(await db.tenantStep.findMany({ where: { tenantId, step: 'markActive' }, select: { phase: true } })).toEqual([{ phase: 'succeeded' }]);
+
+    // A failure records its reason on the row and in the log; becoming active again clears it.
+    await env.run(() => acts.setTenantStatus({ tenantId, status: 'failed', step: 'markFailed', error: 'chart rejected' }));
+    expect(await db.tenant.findUniqueOrThrow({ where: { id: tenantId } })).toMatchObject({ status: 'failed', lastError: 'chart rejected' });
+    expect(await db.tenantStep.findFirstOrThrow({ where: { tenantId, step: 'markFailed' } })).toMatchObject({ phase: 'failed', message: 'status failed: chart rejected' });
+    await env.run(() => acts.setTenantStatus({ tenantId, status: 'active', step: 'markActive' }));
+    expect(await db.tenant.findUniqueOrThrow({ where: { id: tenantId } })).toMatchObject({ status: 'active', lastError: null });
     await db.tenant.delete({ where: { id: tenantId } });
+
+    // A row that is not there: a final failure, and no orphan step-log row.
+    await expect(env.run(() => acts.setTenantStatus({ tenantId, status: 'active', step: 'markActive' }))).rejects.toMatchObject({
+      type: 'DatabaseRejected',
+      nonRetryable: true,
+      message: `update tenant status (database): there is no tenant row ${tenantId}`,
+    });
+    expect(await db.tenantStep.count({ where: { tenantId } })).toBe(0);
   });
 
   it('rejects a bad tenant id or an unknown plan at once, without retries or side effects', async () => {
