@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -36,4 +36,18 @@ export async function buildDist(): Promise<void> {
   } finally {
     rmSync(LOCK, { recursive: true, force: true });
   }
+}
+
+/**
+ * Where tests keep the prebuilt workflow bundle. Not dist/workflow-bundle.js: that is the script
+ * that writes it (the image overwrites it with its output, a test must not, or the next build
+ * would find a bundle where it runs the script).
+ */
+export const WORKFLOW_BUNDLE = path.join(ROOT, 'dist', 'workflows.bundle.js');
+
+/** Bundles the workflow code from dist/ into WORKFLOW_BUNDLE, replacing it in one rename. */
+export async function buildWorkflowBundle(): Promise<void> {
+  const tmp = `${WORKFLOW_BUNDLE}.${process.pid}.tmp`;
+  await execFileP(process.execPath, [path.join(ROOT, 'dist', 'workflow-bundle.js'), tmp], { cwd: ROOT });
+  renameSync(tmp, WORKFLOW_BUNDLE);
 }

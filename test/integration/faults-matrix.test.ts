@@ -23,6 +23,7 @@ import { WorkerGroup } from '../../src/worker';
 import type { provisionTenant } from '../../src/workflows';
 import { recordFaultRow } from './fault-report';
 import { ROOT, env, eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker, workflowBundle } from './helpers';
+import { WORKFLOW_BUNDLE, buildDist, buildWorkflowBundle } from './build-dist';
 import { ToxiProxy } from './toxiproxy';
 
 const execFileP = promisify(execFile);
@@ -50,7 +51,7 @@ function distIsFresh(): boolean {
   const newest = (dirPath: string): number =>
     Math.max(0, ...readdirSync(dirPath, { withFileTypes: true }).map((e) => (e.isDirectory() ? newest(path.join(dirPath, e.name)) : statSync(path.join(dirPath, e.name)).mtimeMs)));
   try {
-    const built = Math.min(statSync(path.join(DIST, 'worker.js')).mtimeMs, statSync(path.join(DIST, 'workflow-bundle.js')).mtimeMs);
+    const built = Math.min(statSync(path.join(DIST, 'worker.js')).mtimeMs, statSync(WORKFLOW_BUNDLE).mtimeMs);
     return built > newest(path.join(ROOT, 'src'));
   } catch {
     return false;
@@ -140,8 +141,8 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
 
   const ensureDist = async () => {
     if (distIsFresh()) return;
-    await execFileP('npx', ['--no-install', 'tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT });
-    await execFileP(process.execPath, [path.join(DIST, 'workflow-bundle.js'), path.join(DIST, 'workflow-bundle.js')], { cwd: ROOT });
+    await buildDist();
+    await buildWorkflowBundle();
   };
 
   /** A real worker process (dist/worker.js) behind the proxies, with its output collected as it comes. */
@@ -156,7 +157,7 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
         TEMPORAL_ADDRESS: env('TEMPORAL_ADDRESS'),
         KUBECONFIG: kubeconfigVia(kubeProxy),
         TASK_QUEUE: taskQueue,
-        WORKFLOW_BUNDLE: path.join(DIST, 'workflow-bundle.js'),
+        WORKFLOW_BUNDLE,
         HELM_TIMEOUT_SECONDS: '120',
         // Debug: the SDK's "Activity started" lines say which step is in flight.
         LOG_LEVEL: 'debug',

@@ -4,17 +4,15 @@
  * honoured, tenant/workflow/run ids on activity lines, no secrets), the health port and its
  * business metrics, and a clean stop on SIGTERM.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import path from 'node:path';
-import { promisify } from 'node:util';
 import { deprovisionSignal, tenantWorkflowId } from '../../src/contract';
 import type { provisionTenant } from '../../src/workflows';
-import { buildDist } from './build-dist';
+import { WORKFLOW_BUNDLE, buildDist, buildWorkflowBundle } from './build-dist';
 import { ROOT, env, eventually, newTenantId, uniqueTaskQueue, useTemporalClient } from './helpers';
 
-const execFileP = promisify(execFile);
 const DIST = path.join(ROOT, 'dist');
 
 describe('the worker process', () => {
@@ -26,7 +24,7 @@ describe('the worker process', () => {
 
   it('provisions with a prebuilt bundle, logs structured JSON with ids, serves health and metrics, and stops on SIGTERM', async () => {
     await buildDist();
-    await execFileP(process.execPath, [path.join(DIST, 'workflow-bundle.js'), path.join(DIST, 'workflow-bundle.js')], { cwd: ROOT });
+    await buildWorkflowBundle();
 
     const taskQueue = uniqueTaskQueue('worker-proc');
     const dbPassword = `pw${randomBytes(8).toString('hex')}`;
@@ -43,7 +41,7 @@ describe('the worker process', () => {
         TEMPORAL_ADDRESS: env('TEMPORAL_ADDRESS'),
         KUBECONFIG: env('KUBECONFIG'),
         TASK_QUEUE: taskQueue,
-        WORKFLOW_BUNDLE: path.join(DIST, 'workflow-bundle.js'),
+        WORKFLOW_BUNDLE,
         WORKER_HEALTH_BIND: '127.0.0.1:0',
         LOG_LEVEL: 'debug',
         HELM_TIMEOUT_SECONDS: '120',
