@@ -10,12 +10,18 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
   const { sql, plan, stepRow, eventKey, dbOnly } = kit;
 
   /**
-   * Updates the tenant row and logs the step in one statement (a reader that sees the change also
-   * sees the step that made it). `set` is the SET list: $1 is the tenant id, $2–$5 the step-log
-   * row's event key, step, phase and message, and `values` follow from $6. A missing row is a final failure, as the change has nowhere
-   * to go.
+   * Updates the tenant row and logs the step (step, phase, message) in one statement: a reader
+   * that sees the change also sees the step that made it. `set` is the SET list: $1 is the tenant
+   * id, $2–$5 the step-log row's event key, step, phase and message, and `values` follow from $6.
+   * A missing row is a final failure, as the change has nowhere to go.
    */
-  async function updateRowAndLog(what: string, tenantId: string, set: string, log: ReturnType<StepKit['stepRow']>, values: unknown[] = []): Promise<void> {
+  async function updateRowAndLog(
+    what: string,
+    tenantId: string,
+    set: string,
+    log: [step: string, phase: Parameters<StepKit['stepRow']>[2], message: string],
+    values: unknown[] = [],
+  ): Promise<void> {
     const { rows } = await sql.query<{ n: number }>(
       `WITH updated AS (
          UPDATE tenants SET ${set}, updated_at = now() WHERE id = $1::uuid RETURNING id
@@ -25,7 +31,7 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
          ON CONFLICT (event_key) DO NOTHING
        )
        SELECT count(*)::int AS n FROM updated`,
-      [tenantId, ...log.slice(1), ...values],
+      [...stepRow(tenantId, ...log), ...values],
     );
     if (rows[0]?.n !== 1) throw ApplicationFailure.nonRetryable(`${what} (database): there is no tenant row ${tenantId}`, 'DatabaseRejected');
   }
@@ -86,7 +92,7 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
     /** Step 8 and every later status change, mirrored into the tenant row and the step log. */
     async setTenantStatus(input: { tenantId: string; status: TenantStatus; step: string; error?: string }): Promise<void> {
       const failed = input.status === 'failed';
-      const log = stepRow(input.tenantId, input.step, failed ? 'failed' : 'succeeded', `status ${input.status}${input.error ? `: ${input.error}` : ''}`);
+      const log: Parameters<typeof updateRowAndLog>[3] = [input.step, failed ? 'failed' : 'succeeded', `status ${input.status}${input.error ? `: ${input.error}` : ''}`];
       // A failure records its reason; becoming active clears the last one.
       const lastError = failed ? '$7' : input.status === 'active' ? 'NULL' : 'last_error';
       return dbOnly('update tenant status', () =>
@@ -100,7 +106,7 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
     /** A lifecycle change failed for good: the tenant stays as it was, the reason is recorded. */
     async recordTenantError(input: { tenantId: string; step: string; error: string }): Promise<void> {
       return dbOnly('record tenant error', () =>
-        updateRowAndLog('record tenant error', input.tenantId, 'last_error = $6, current_step = NULL', stepRow(input.tenantId, input.step, 'failed', input.error), [input.error]),
+        updateRowAndLog('record tenant error', input.tenantId, 'last_error = $6, current_step = NULL', [input.step, 'failed', input.error], [input.error]),
       );
     },
 
@@ -137,7 +143,7 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
           'record tenant condition',
           input.tenantId,
           `metadata = metadata || jsonb_build_object('condition', $6::jsonb), last_error = $7, current_step = NULL`,
-          stepRow(input.tenantId, c.step, 'failed', error),
+          [c.step, 'failed', error],
           [JSON.stringify(c), error],
         );
       });
@@ -146,7 +152,7 @@ export function tenantRowActivities(deps: ActivityDeps, kit: StepKit) {
     async setTenantPlan(input: { tenantId: string; plan: string }): Promise<void> {
       return dbOnly('update tenant plan', async () => {
         plan(input.plan);
-        await updateRowAndLog('update tenant plan', input.tenantId, 'plan = $6, last_error = NULL', stepRow(input.tenantId, 'changePlan', 'succeeded', `plan ${input.plan}`), [input.plan]);
+        await updateRowAndLog('update tenant plan', input.tenantId, 'plan = $6, last_error = NULL', ['changePlan', 'succeeded', `plan ${input.plan}`], [input.plan]);
       });
     },
   };

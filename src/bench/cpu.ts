@@ -75,7 +75,7 @@ export function stackClassifier(roles: { bench: number; workers: readonly number
     if (workers.has(p.pid)) return { self: 'worker processes', children: 'helm' };
     const c = p.comm;
     if (c === 'helm') return { self: 'helm', children: 'helm' };
-    if (c === 'postgres' || c.startsWith('postgres')) return { self: 'PostgreSQL', children: 'PostgreSQL' };
+    if (c.startsWith('postgres')) return { self: 'PostgreSQL', children: 'PostgreSQL' };
     if (c.startsWith('temporal')) return { self: 'Temporal server', children: 'Temporal server' };
     if (c === 'kube-apiserver') return { self: 'kube-apiserver', children: 'kube-apiserver' };
     if (c === 'etcd') return { self: 'etcd', children: 'etcd' };
