@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the pinned binaries the local stack needs: temporal (dev server + Web UI), etcd,
-# kube-apiserver / kube-controller-manager / kube-scheduler / kubectl, kwok / kwokctl, helm,
+# kube-apiserver / kube-controller-manager / kube-scheduler / kubectl (and kubelet / kube-proxy for
+# the real node), kwok / kwokctl, helm,
 # stripe-mock (Stripe's own mock of its API, the Stripe API of the local stack) and toxiproxy-server
 # (a TCP proxy that injects faults, for the fault tests).
 #
@@ -48,7 +49,7 @@ binaries_of() {
     kwok) echo kwok kwokctl ;;
     etcd) echo etcd ;;
     temporal) echo temporal ;;
-    kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kubectl ;;
+    kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy ;;
     stripe-mock) echo stripe-mock ;;
     toxiproxy) echo toxiproxy-server ;;
   esac
@@ -263,6 +264,8 @@ import (
 	_ "k8s.io/kubernetes/cmd/kube-controller-manager"
 	_ "k8s.io/kubernetes/cmd/kube-scheduler"
 	_ "k8s.io/kubernetes/cmd/kubectl"
+	_ "k8s.io/kubernetes/cmd/kubelet"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
 )
 EOF
   rm -f "$work/go.sum"
@@ -274,7 +277,8 @@ EOF
   done
   (cd "$work" && go_with_progress kubernetes "$logf" go build -v -trimpath -ldflags "$ld" -o "$dir/" \
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl)
+    k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
+    k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
 }
 
 install_tool() {
