@@ -48,6 +48,17 @@ const schema = z.object({
   /** The outbox dispatcher: poll interval when idle, and the cap of its retry backoff. */
   OUTBOX_POLL_MS: int(10, 60_000).default(1_000),
   OUTBOX_MAX_BACKOFF_MS: int(100, 3_600_000).default(60_000),
+  /**
+   * Retention (src/db/retention.ts): how often the API prunes old rows (0: never), and the ages
+   * after which final Stripe events, settled outbox rows, idempotency keys and step-log rows go.
+   * The newest RETENTION_STEPS_KEEP step rows of each tenant are always kept.
+   */
+  RETENTION_INTERVAL_SECONDS: int(0, 7 * DAY).default(3_600),
+  RETENTION_EVENTS_DAYS: int(4, 3_650).default(30),
+  RETENTION_OUTBOX_DAYS: int(1, 3_650).default(30),
+  RETENTION_IDEMPOTENCY_HOURS: int(1, 24 * 3_650).default(48),
+  RETENTION_STEPS_DAYS: int(1, 3_650).default(180),
+  RETENTION_STEPS_KEEP: int(0, 100_000).default(200),
   /** Stripe's default is 300 s; a replayed request older than this is refused. */
   STRIPE_WEBHOOK_TOLERANCE_SECONDS: int(1, 3600).default(300),
   WEBHOOK_BODY_LIMIT: z.string().regex(/^\d+(b|kb|mb)$/i, 'must be a size like 256kb').default('256kb'),

@@ -20,6 +20,7 @@ export interface Metrics {
   outboxDelivered: Counter<'signal'>;
   /** Outbox rows given up after errors a retry cannot fix. */
   outboxFailed: Counter<'signal'>;
+  retentionPruned: Counter<'table'>;
   /** Seconds from a decision's commit to Temporal accepting it. */
   outboxLag: Histogram;
   middleware: RequestHandler;
@@ -118,6 +119,12 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     labelNames: ['signal'] as const,
     registers: [registry],
   });
+  const retentionPruned = new Counter({
+    name: `${METRIC_PREFIX}retention_pruned_rows_total`,
+    help: 'Rows deleted by the retention job, by table (see RETENTION_* settings)',
+    labelNames: ['table'] as const,
+    registers: [registry],
+  });
   const outboxLag = new Histogram({
     name: `${METRIC_PREFIX}outbox_lag_seconds`,
     help: 'Time from a webhook decision being committed to Temporal accepting its dispatch',
@@ -143,5 +150,5 @@ export function createMetrics(options: MetricsOptions = {}): Metrics {
     next();
   };
 
-  return { registry, httpDuration, webhookEvents, outboxDelivered, outboxFailed, outboxLag, middleware };
+  return { registry, httpDuration, webhookEvents, outboxDelivered, outboxFailed, retentionPruned, outboxLag, middleware };
 }

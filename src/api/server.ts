@@ -4,7 +4,7 @@
  * SIGTERM/SIGINT: readiness turns 503 at once, the listeners keep serving for SHUTDOWN_DELAY_MS so
  * that load balancers notice, then they close, in-flight requests finish (at most
  * SHUTDOWN_TIMEOUT_MS), the outbox dispatcher (src/api/outbox.ts, run in this process) finishes
- * its round, and the Temporal connection and the database pool close.
+ * its round, the retention job (src/db/retention.ts) finishes a run in progress, and the Temporal connection and the database pool close.
  *
  *   node dist/api/server.js
  */
@@ -14,7 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { Client, Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { createLogger as createServiceLogger } from '../logging';
-import { createDb, type Db } from '../db/client';
+import { createDb, poolOf, type Db } from '../db/client';
+import { RETENTION_TABLES, createRetentionJob, type RetentionJob } from '../db/retention';
 import { loadPlanCatalogue, type PlanCatalogue } from '../plans';
 import { createAdminApp, createApp, type ApiDeps } from './app';
 import { loadApiConfig, stripeLivemode, type ApiConfig } from './config';
@@ -31,7 +32,9 @@ export interface ApiRuntime {
   plans: PlanCatalogue;
   /** Delivers outbox rows to Temporal; `start()` it where this process should deliver (the API does). */
   dispatcher: Dispatcher;
-  /** Stops the dispatcher, then closes the Temporal connection and the database pool. */
+  /** Prunes old rows every RETENTION_INTERVAL_SECONDS; `start()` it where the dispatcher runs. */
+  retention: RetentionJob;
+  /** Stops the dispatcher and the retention job, then closes the Temporal connection and the database pool. */
   close(): Promise<void>;
 }
 
@@ -82,6 +85,7 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
       })
     : unconfiguredStripe;
   const dispatcher = createOutboxDispatcher(config, db, workflows, logger, metrics);
+  const retention = createRetention(config, db, logger, metrics);
   const deps: ApiDeps = {
     db,
     workflows,
@@ -116,8 +120,9 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
     connection,
     plans,
     dispatcher,
+    retention,
     async close() {
-      await dispatcher.stop();
+      await Promise.all([dispatcher.stop(), retention.stop()]);
       await Promise.allSettled([connection.close(), db.$disconnect()]);
     },
   };
@@ -140,6 +145,31 @@ function createOutboxDispatcher(config: ApiConfig, db: Db, workflows: ApiDeps['w
       metrics.outboxLag.observe(lagMs / 1000);
     },
     onFailed: (p) => metrics.outboxFailed.inc({ signal: `${p.op}:${p.signal}` }),
+  });
+}
+
+const DAY_MS = 86_400_000;
+
+function createRetention(config: ApiConfig, db: Db, logger: Logger, metrics: Metrics): RetentionJob {
+  return createRetentionJob({
+    pool: poolOf(db),
+    intervalMs: config.RETENTION_INTERVAL_SECONDS * 1000,
+    policy: {
+      eventsMaxAgeMs: config.RETENTION_EVENTS_DAYS * DAY_MS,
+      outboxMaxAgeMs: config.RETENTION_OUTBOX_DAYS * DAY_MS,
+      idempotencyMaxAgeMs: config.RETENTION_IDEMPOTENCY_HOURS * 3_600_000,
+      stepsMaxAgeMs: config.RETENTION_STEPS_DAYS * DAY_MS,
+      stepsKeepPerTenant: config.RETENTION_STEPS_KEEP,
+      batchSize: 1_000,
+      maxBatches: 20,
+    },
+    onRun: (result) => {
+      if (!result.ran) return;
+      for (const table of RETENTION_TABLES) if (result[table] > 0) metrics.retentionPruned.inc({ table }, result[table]);
+      logger.info({ pruned: Object.fromEntries(RETENTION_TABLES.map((t) => [t, result[t]])) }, 'retention: pruned old rows');
+    },
+    // The next run retries; rows only wait longer.
+    onError: (err) => logger.warn({ err }, 'retention run failed; the next run retries'),
   });
 }
 
@@ -190,6 +220,7 @@ export async function startServers(config: ApiConfig, logger: Logger): Promise<R
   const port = await listen(server, config.PORT, config.HOST);
   const adminPort = await listen(admin, config.ADMIN_PORT, config.ADMIN_HOST);
   runtime.dispatcher.start();
+  runtime.retention.start();
   logger.info({ port, adminPort, taskQueue: config.TASK_QUEUE, temporal: config.TEMPORAL_ADDRESS, namespace: config.TEMPORAL_NAMESPACE }, 'API listening');
 
   async function run(signal: string): Promise<void> {
