@@ -99,11 +99,7 @@ unfit_reason() {
   fi
   local b
   for b in ip nsenter unshare openssl; do command -v "$b" >/dev/null || { echo "no $b command"; return; }; done
-  if ! ip netns list >/dev/null 2>&1; then echo "cannot manage network namespaces (ip netns)"; return; fi
-  if [ ! -e "/run/netns/$NETNS" ]; then
-    ip netns add tp-probe-$$ 2>/dev/null || { echo "cannot create network namespaces (ip netns add failed)"; return; }
-    ip netns del tp-probe-$$ 2>/dev/null || true
-  fi
+  unshare --net --mount true 2>/dev/null || { echo "cannot create network and mount namespaces (unshare failed)"; return; }
   if [ -f "$OWNER_FILE" ] && [ "$(cat "$OWNER_FILE")" != "$STACK_DIR" ] && [ -e "/run/netns/$NETNS" ]; then
     echo "this machine's real node belongs to the stack in $(cat "$OWNER_FILE")"; return
   fi
@@ -174,6 +170,10 @@ build_images() {
 
 netns_up() {
   if [ ! -e "/run/netns/$NETNS" ]; then
+    # ip netns makes /run/netns a mount point the first time; down undoes that if it was us.
+    if [ ! -f "$RN/netns-dir" ] && ! mountpoint -q /run/netns; then
+      if [ -d /run/netns ]; then echo mounted >"$RN/netns-dir"; else echo created >"$RN/netns-dir"; fi
+    fi
     ip netns add "$NETNS"
   fi
   if ! ip link show "$VETH_HOST" >/dev/null 2>&1; then
@@ -575,6 +575,11 @@ down() {
     ip netns del "$NETNS" 2>/dev/null || log "could not delete network namespace $NETNS"
   fi
   ip link del "$VETH_HOST" 2>/dev/null || true
+  if [ -f "$RN/netns-dir" ] && [ -z "$(ls -A /run/netns 2>/dev/null)" ]; then
+    umount /run/netns 2>/dev/null || true
+    [ "$(cat "$RN/netns-dir")" = created ] && rmdir /run/netns 2>/dev/null
+    rm -f "$RN/netns-dir"
+  fi
   local d
   for d in /sys/fs/cgroup/*"$CGROUP_ROOT" /sys/fs/cgroup/unified"$CGROUP_ROOT"; do
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
@@ -609,22 +614,23 @@ status() {
   fi
 }
 
+# Lines for $STACK_DIR/env, quoted the way test/integration/global-setup.ts reads them.
 env_lines() {
   local on=0 reason
   reason=$(cat "$REASON_FILE" 2>/dev/null || true)
   [ -f "$READY_FILE" ] && on=1
   [ $on = 0 ] && [ -z "$reason" ] && reason="not running (scripts/stack.sh up starts it; logs in $LOGS)"
   cat <<EOF
-export STACK_REAL_NODE=$on
+export STACK_REAL_NODE='$on'
 export STACK_REAL_NODE_REASON='${reason//\'/}'
-export STACK_REAL_NODE_NAME=$NODE_NAME
-export KUBE_DNS_IP=$KUBE_DNS_IP
-export TENANT_APP_IMAGE=$TENANT_APP_IMAGE
+export STACK_REAL_NODE_NAME='$NODE_NAME'
+export KUBE_DNS_IP='$KUBE_DNS_IP'
+export TENANT_APP_IMAGE='$TENANT_APP_IMAGE'
 EOF
   if [ $on = 1 ]; then
     cat <<EOF
-export TENANT_IMAGE=$TENANT_APP_IMAGE
-export TENANT_UDP_PORT=8081
+export TENANT_IMAGE='$TENANT_APP_IMAGE'
+export TENANT_UDP_PORT='8081'
 export TENANT_POD_PLACEMENT='{"nodeSelector":{"${NODE_LABEL%%=*}":"${NODE_LABEL#*=}"},"tolerations":[{"key":"$NODE_TAINT_KEY","operator":"Equal","value":"true","effect":"NoSchedule"}]}'
 EOF
   fi
