@@ -210,6 +210,24 @@ holder_up() {
   wait_for "node namespaces" 10 test -f "$RN/holder.ready" || die "could not set up the node's mount namespace; see $LOGS/holder.log"
 }
 
+# kubelet refuses a cgroup root that does not exist. On cgroup v1 it is one directory per
+# controller; a new cpuset needs its parent's CPUs and memory nodes before tasks can join it.
+cgroups_up() {
+  local d
+  if [ -f /sys/fs/cgroup/cgroup.controllers ]; then
+    mkdir -p "/sys/fs/cgroup$CGROUP_ROOT"
+    return 0
+  fi
+  for d in /sys/fs/cgroup/*/; do
+    [ -d "$d" ] && mountpoint -q "$d" || continue
+    mkdir -p "$d${CGROUP_ROOT#/}"
+    if [ -f "$d/cpuset.cpus" ]; then
+      [ -n "$(cat "$d${CGROUP_ROOT#/}/cpuset.cpus")" ] || cat "$d/cpuset.cpus" >"$d${CGROUP_ROOT#/}/cpuset.cpus"
+      [ -n "$(cat "$d${CGROUP_ROOT#/}/cpuset.mems")" ] || cat "$d/cpuset.mems" >"$d${CGROUP_ROOT#/}/cpuset.mems"
+    fi
+  done
+}
+
 # --- certificates and configuration -------------------------------------------------------------
 
 # A client certificate signed by the cluster's CA, and a kubeconfig using it.
@@ -507,6 +525,7 @@ up() {
   build_images
   netns_up
   holder_up
+  cgroups_up
   write_configs
   if [ ! -f "$RN/sysctls.saved" ]; then
     local k
@@ -534,6 +553,12 @@ up() {
 
 # --- teardown -----------------------------------------------------------------------------------
 
+cgroup_dirs() {
+  local d
+  for d in "/sys/fs/cgroup$CGROUP_ROOT" /sys/fs/cgroup/*"$CGROUP_ROOT"; do [ -d "$d" ] && echo "$d"; done
+  true
+}
+
 # Pids of every process in the node: the daemons and shims (in the holder's mount namespace) and
 # the containers (in kubelet's cgroups).
 node_pids() {
@@ -543,7 +568,7 @@ node_pids() {
       [ "$(readlink "$p/ns/mnt" 2>/dev/null)" = "$ns" ] && echo "${p#/proc/}"
     done
   fi
-  for f in /sys/fs/cgroup/*"$CGROUP_ROOT" /sys/fs/cgroup/unified"$CGROUP_ROOT"; do
+  for f in $(cgroup_dirs); do
     [ -d "$f" ] && find "$f" -name cgroup.procs -exec cat {} + 2>/dev/null
   done
   true
@@ -581,7 +606,7 @@ down() {
     rm -f "$RN/netns-dir"
   fi
   local d
-  for d in /sys/fs/cgroup/*"$CGROUP_ROOT" /sys/fs/cgroup/unified"$CGROUP_ROOT"; do
+  for d in $(cgroup_dirs); do
     [ -d "$d" ] && find "$d" -depth -type d -exec rmdir {} + 2>/dev/null
     [ -d "$d" ] && log "could not remove cgroup $d (processes left in it?)"
   done
