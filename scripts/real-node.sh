@@ -235,8 +235,10 @@ client_kubeconfig() {
   local name=$1 subject=$2 out="$RN/$1.kubeconfig"
   [ -f "$out" ] && [ "$RN/$name.crt" -nt "$PKI/ca.crt" ] && return 0
   openssl req -new -newkey rsa:2048 -nodes -keyout "$RN/$name.key" -subj "$subject" -out "$RN/$name.csr" 2>/dev/null
-  openssl x509 -req -in "$RN/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -CAcreateserial \
-    -days 365 -out "$RN/$name.crt" 2>/dev/null || die "cannot sign the $name certificate with $PKI/ca.key"
+  printf 'keyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n' >"$RN/$name.ext"
+  openssl x509 -req -in "$RN/$name.csr" -CA "$PKI/ca.crt" -CAkey "$PKI/ca.key" -set_serial "0x$(openssl rand -hex 8)" \
+    -extfile "$RN/$name.ext" -days 365 -out "$RN/$name.crt" 2>/dev/null || die "cannot sign the $name certificate with $PKI/ca.key"
+  rm -f "$RN/$name.csr" "$RN/$name.ext"
   cat >"$out" <<EOF
 apiVersion: v1
 kind: Config
@@ -257,13 +259,22 @@ current-context: local
 EOF
 }
 
+# Replaces FILE with stdin only when the content differs: kube-proxy exits when its configuration
+# file changes under it, even to the same content.
+write_if_changed() {
+  local new
+  new=$(cat)
+  [ -f "$1" ] && [ "$(cat "$1")" = "$new" ] && return 0
+  printf '%s\n' "$new" >"$1"
+}
+
 write_configs() {
   mkdir -p "$RN/cni" "$RN/kubelet"
   client_kubeconfig kubelet "/O=system:nodes/CN=system:node:$NODE_NAME"
   client_kubeconfig kube-proxy "/CN=system:kube-proxy"
   client_kubeconfig enforcer "/O=system:masters/CN=tenant-provisioner:network-policy-enforcer"
 
-  cat >"$RN/containerd.toml" <<EOF
+  write_if_changed "$RN/containerd.toml" <<EOF
 version = 2
 root = "$RN/containerd"
 state = "/run/containerd"
@@ -289,7 +300,7 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
     conf_dir = "$RN/cni"
 EOF
 
-  cat >"$RN/cni/10-tenant-bridge.conflist" <<EOF
+  write_if_changed "$RN/cni/10-tenant-bridge.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "tenant-bridge",
@@ -314,7 +325,7 @@ EOF
   cpus=$(nproc)
   reserved_cpu_milli=$((cpus * 1000 - ALLOC_CPU_MILLI))
   ((reserved_cpu_milli >= 0)) || reserved_cpu_milli=0
-  cat >"$RN/kubelet.yaml" <<EOF
+  write_if_changed "$RN/kubelet.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
@@ -354,7 +365,7 @@ registerWithTaints:
 nodeStatusReportFrequency: 10s
 EOF
 
-  cat >"$RN/kube-proxy.yaml" <<EOF
+  write_if_changed "$RN/kube-proxy.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 mode: nftables
@@ -389,7 +400,7 @@ ctr_node() { in_node ctr --address /run/containerd/containerd.sock --timeout 30s
 import_images() {
   local img
   for img in tenant-app pause coredns; do
-    ctr_node -n k8s.io images import --no-unpack=false "$RN/images/$img.tar" >>"$LOGS/images.log" 2>&1 ||
+    ctr_node -n k8s.io images import "$RN/images/$img.tar" >>"$LOGS/images.log" 2>&1 ||
       die "ctr images import $RN/images/$img.tar failed; see $LOGS/images.log"
   done
   ctr_node -n k8s.io images ls -q | grep -qx "$TENANT_APP_IMAGE" || die "containerd does not list $TENANT_APP_IMAGE after the import; see $LOGS/images.log"
