@@ -268,6 +268,13 @@ write_if_changed() {
   printf '%s\n' "$new" >"$1"
 }
 
+# true when this process lacks CAP_SYS_RESOURCE (bit 24), which lowering oom_score_adj needs.
+restrict_oom() {
+  local eff
+  eff=$(awk '/^CapEff:/ {print $2}' /proc/self/status)
+  if (( (16#$eff >> 24) & 1 )); then echo false; else echo true; fi
+}
+
 write_configs() {
   mkdir -p "$RN/cni" "$RN/kubelet"
   client_kubeconfig kubelet "/O=system:nodes/CN=system:node:$NODE_NAME"
@@ -286,6 +293,9 @@ disabled_plugins = ["io.containerd.snapshotter.v1.aufs", "io.containerd.snapshot
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
   stream_server_address = "127.0.0.1"
+  # Machines that withhold CAP_SYS_RESOURCE even from root (this one) refuse the negative
+  # oom_score_adj the CRI gives sandboxes; this clamps it to containerd's own.
+  restrict_oom_score_adj = $(restrict_oom)
   enable_selinux = false
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
