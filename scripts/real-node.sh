@@ -11,6 +11,7 @@
 #           veth, bridge and nftables rules, cgroups, kernel settings kubelet changed
 #   status  one line: the node and its pods
 #   env     the lines scripts/stack.sh writes into $STACK_DIR/env
+#   leftovers  prints every host change of the node still in place (nothing after down)
 #
 # The node lives in its own network namespace ($NETNS), joined to the host by a veth pair on
 # 198.51.100.0/24 (TEST-NET-2, never routed outside): the host end 198.51.100.1 is the API
@@ -660,6 +661,17 @@ status() {
   fi
 }
 
+leftovers() {
+  local d
+  [ -e "/run/netns/$NETNS" ] && echo "network namespace $NETNS"
+  ip link show "$VETH_HOST" >/dev/null 2>&1 && echo "veth $VETH_HOST"
+  for d in $(cgroup_dirs); do echo "cgroup $d"; done
+  [ -f "$OWNER_FILE" ] && echo "owner file $OWNER_FILE ($(cat "$OWNER_FILE"))"
+  grep -E " (/run/containerd|/var/lib/cni|/var/log/pods|/var/log/containers|/opt/containerd)[ /]" /proc/self/mountinfo | sed 's/^/mount /' || true
+  [ -n "$(node_pids)" ] && echo "processes $(node_pids | sort -u | tr '\n' ' ')"
+  true
+}
+
 # Lines for $STACK_DIR/env, quoted the way test/integration/global-setup.ts reads them.
 env_lines() {
   local on=0 reason
@@ -688,5 +700,6 @@ case ${1:-} in
   down) down ;;
   status) status ;;
   env) env_lines ;;
-  *) die "usage: scripts/real-node.sh check | up | down | status | env" ;;
+  leftovers) leftovers ;;
+  *) die "usage: scripts/real-node.sh check | up | down | status | env | leftovers" ;;
 esac
