@@ -532,6 +532,9 @@ up() {
   rm -f "$READY_FILE"
   reason=$(unfit_reason)
   if [ -n "$reason" ]; then
+    # Turned off while running: stop it (only when this stack runs it; down checks).
+    [ -n "$(holder_pid || true)" ] && down
+    mkdir -p "$RN"
     echo "$reason" >"$REASON_FILE"
     log "not started: $reason"
     return 0
