@@ -152,7 +152,7 @@ ensure_tools() {
 build_images() {
   local dir="$RN/images" key
   mkdir -p "$dir/bin"
-  key=$(cat "$ROOT"/images/go.mod "$ROOT"/images/*/*.go "$(readlink -f "$BIN/coredns")" | sha256sum | cut -c1-16)
+  key=$(find "$ROOT/images" -name '*.go' ! -name '*_test.go' -o -name go.mod | sort | xargs cat "$(readlink -f "$BIN/coredns")" | sha256sum | cut -c1-16)
   if [ -f "$dir/key" ] && [ "$(cat "$dir/key")" = "$key" ] && [ -f "$dir/tenant-app.tar" ] && [ -f "$dir/pause.tar" ] && [ -f "$dir/coredns.tar" ]; then
     return 0
   fi
@@ -529,7 +529,8 @@ EOF
 up() {
   local reason start=$SECONDS
   mkdir -p "$RN" "$LOGS"
-  rm -f "$READY_FILE"
+  # A node that was ready stays marked ready while up re-checks it, unless this run fails.
+  trap 'rm -f "$READY_FILE"' EXIT
   reason=$(unfit_reason)
   if [ -n "$reason" ]; then
     # Turned off while running: stop it (only when this stack runs it; down checks).
@@ -537,6 +538,8 @@ up() {
     mkdir -p "$RN"
     echo "$reason" >"$REASON_FILE"
     log "not started: $reason"
+    rm -f "$READY_FILE"
+    trap - EXIT
     return 0
   fi
   rm -f "$REASON_FILE"
@@ -573,6 +576,7 @@ up() {
     { kube -n kube-system get pods -o wide >&2 || true; die "CoreDNS did not become ready within 120 s; kubectl -n kube-system describe pod -l k8s-app=kube-dns"; }
   wait_for "cluster DNS at $KUBE_DNS_IP" 60 dns_answers || die "kube-dns ($KUBE_DNS_IP) does not answer from the node; see $LOGS/kube-proxy.log"
   touch "$READY_FILE"
+  trap - EXIT
   log "node $NODE_NAME ready in $((SECONDS - start)) s (node IP $NODE_IP, pods $POD_CIDR, DNS $KUBE_DNS_IP)"
 }
 
