@@ -2,7 +2,8 @@
 # The embedded local stack: PostgreSQL, the Temporal dev server (with its Web UI) and a Kubernetes
 # control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kwok's simulated
 # nodes), stripe-mock as the Stripe API and toxiproxy-server for fault tests, all run from the pinned
-# binaries of scripts/tools.sh.
+# binaries of scripts/tools.sh; and, where the machine can run it, one real node beside the kwok
+# ones (scripts/real-node.sh: kubelet, containerd, kube-proxy, a NetworkPolicy enforcer, CoreDNS).
 #
 # Usage: scripts/stack.sh up | down | status | env
 #   up      starts what is not running yet (idempotent) and writes $STACK_DIR/env
@@ -14,7 +15,8 @@
 # STACK_TEMPORAL_PORT (7233), STACK_TEMPORAL_UI_PORT (8233), STACK_KUBE_PORT (6443),
 # STACK_KWOK_NODES (2; each simulated node runs 110 pods, one per tenant), STACK_CLUSTER
 # (tenant-provisioner), STACK_KUBE_SERVICE_CIDR (10.96.0.0/16: one ClusterIP per tenant; read when
-# the cluster is created), STACK_STRIPE_MOCK_PORT (12111), STACK_TOXIPROXY_PORT (8474).
+# the cluster is created), STACK_STRIPE_MOCK_PORT (12111), STACK_TOXIPROXY_PORT (8474),
+# STACK_REAL_NODE (1; 0 leaves the real node out).
 #
 # kube-apiserver writes an audit log (every request's client, verb and object, no bodies) to
 # $KUBE_AUDIT_LOG, which the provisioning benchmark reads to split requests by client; a cluster
@@ -40,6 +42,11 @@ export KWOK_WORKDIR="$STACK_DIR/kwok"
 # Where kwokctl (binary runtime) has kube-apiserver write the audit log; rotated backups sit beside it.
 AUDIT_LOG="$KWOK_WORKDIR/clusters/$CLUSTER/logs/audit.log"
 AUDIT_POLICY_FILE="$STACK_DIR/audit-policy.yaml"
+KWOKCTL_CONFIG="$STACK_DIR/kwokctl.yaml"
+REAL_NODE="$ROOT/scripts/real-node.sh"
+# The API server's address on the real node's veth (scripts/real-node.sh): the kubernetes
+# Service's endpoint, so that pods reach the API server (and policies can be shown to block it).
+REAL_NODE_HOST_IP=198.51.100.1
 # Rotate at 100 MB, keep 2 backups: at about 1 KB per request and 150 requests per tenant from its
 # creation to its deletion, a 500-tenant benchmark (1000 tenants) writes about 150 MB.
 AUDIT_LOG_MAXSIZE_MB=100
@@ -244,6 +251,57 @@ rules:
 EOF
 }
 
+# The cluster's component settings. kwok's controller manages only its own nodes (they carry the
+# annotation kwok.x-k8s.io/node=fake), never the real node. With a real node the API server also
+# listens beyond loopback and advertises the host end of the node's veth, its certificate names the
+# kubernetes Service IP, and it reaches kubelets (exec, logs, port-forward) with the admin client
+# certificate at their InternalIP.
+write_kwokctl_config() {
+  local real=$1 pki="$KWOK_WORKDIR/clusters/$CLUSTER/pki"
+  {
+    cat <<EOF
+apiVersion: config.kwok.x-k8s.io/v1alpha1
+kind: KwokctlConfiguration
+options:
+EOF
+    if [ "$real" = 1 ]; then
+      # The first address of the Service range is the kubernetes Service's ClusterIP.
+      printf '  kubeApiserverCertSANs: ["%s", "%s"]\n' "$(service_cidr_first_ip)" "$REAL_NODE_HOST_IP"
+    else
+      printf '  kubeApiserverCertSANs: []\n'
+    fi
+    cat <<EOF
+componentsPatches:
+- name: kube-apiserver
+  extraArgs:
+  - {key: service-cluster-ip-range, value: "$KUBE_SERVICE_CIDR"}
+  - {key: audit-log-maxsize, value: "$AUDIT_LOG_MAXSIZE_MB"}
+  - {key: audit-log-maxbackup, value: "$AUDIT_LOG_MAXBACKUP"}
+EOF
+    if [ "$real" = 1 ]; then
+      cat <<EOF
+  - {key: bind-address, value: "0.0.0.0"}
+  - {key: advertise-address, value: "$REAL_NODE_HOST_IP"}
+  - {key: kubelet-client-certificate, value: "$pki/admin.crt"}
+  - {key: kubelet-client-key, value: "$pki/admin.key"}
+  - {key: kubelet-preferred-address-types, value: "InternalIP"}
+EOF
+    fi
+    cat <<EOF
+- name: kwok-controller
+  extraArgs:
+  - {key: manage-all-nodes, value: "false"}
+  - {key: manage-nodes-with-annotation-selector, value: "kwok.x-k8s.io/node=fake"}
+EOF
+  } >"$KWOKCTL_CONFIG"
+}
+
+service_cidr_first_ip() {
+  local base=${KUBE_SERVICE_CIDR%/*} a b c d
+  IFS=. read -r a b c d <<<"$base"
+  echo "$a.$b.$c.$((d + 1))"
+}
+
 kube_up() {
   need_tools kwokctl kwok etcd kube-apiserver kube-controller-manager kube-scheduler kubectl
   if cluster_exists; then
@@ -262,7 +320,10 @@ kube_up() {
     log "creating the Kubernetes cluster $CLUSTER (kube-apiserver on 127.0.0.1:$KUBE_PORT, audit log $AUDIT_LOG)"
     # kwokctl copies the policy into the cluster's directory: it applies from creation on.
     write_audit_policy
-    timeout 600 kwokctl create cluster --name "$CLUSTER" --runtime binary \
+    local real=1
+    "$REAL_NODE" check >/dev/null 2>&1 || real=0
+    write_kwokctl_config "$real"
+    timeout 600 kwokctl --config "$KWOKCTL_CONFIG" create cluster --name "$CLUSTER" --runtime binary \
       --kubeconfig "$KUBECONFIG_FILE" \
       --kube-apiserver-port "$KUBE_PORT" \
       --kube-audit-policy "$AUDIT_POLICY_FILE" \
@@ -271,14 +332,11 @@ kube_up() {
       --kube-controller-manager-binary "$BIN/kube-controller-manager" \
       --kube-scheduler-binary "$BIN/kube-scheduler" \
       --kwok-controller-binary "$BIN/kwok" \
-      --extra-args "kube-apiserver=service-cluster-ip-range=$KUBE_SERVICE_CIDR" \
-      --extra-args "kube-apiserver=audit-log-maxsize=$AUDIT_LOG_MAXSIZE_MB" \
-      --extra-args "kube-apiserver=audit-log-maxbackup=$AUDIT_LOG_MAXBACKUP" \
       --wait 3m >>"$STACK_DIR/kwokctl.log" 2>&1 || { tail -30 "$STACK_DIR/kwokctl.log" >&2; die "kwokctl create cluster failed; see $STACK_DIR/kwokctl.log"; }
   fi
   wait_for "Kubernetes API" 120 kube_ready || die "kube-apiserver did not become ready; see $KWOK_WORKDIR/clusters/$CLUSTER/logs"
   local have
-  have=$(kube get nodes --no-headers 2>/dev/null | wc -l)
+  have=$(kube get nodes --no-headers -l type=kwok 2>/dev/null | wc -l)
   if [ "$have" -lt "$KWOK_NODES" ]; then
     timeout 120 kwokctl scale node --name "$CLUSTER" --replicas "$KWOK_NODES" >>"$STACK_DIR/kwokctl.log" 2>&1 ||
       die "kwokctl scale node failed; see $STACK_DIR/kwokctl.log"
@@ -288,7 +346,7 @@ kube_up() {
   wait_for "default service account" 60 kube -n default get serviceaccount default || die "the controller manager created no default ServiceAccount; see $KWOK_WORKDIR/clusters/$CLUSTER/logs"
 }
 
-nodes_ready() { [ "$(kube get nodes --no-headers 2>/dev/null | grep -c ' Ready')" -ge "$KWOK_NODES" ]; }
+nodes_ready() { [ "$(kube get nodes --no-headers -l type=kwok 2>/dev/null | grep -c ' Ready')" -ge "$KWOK_NODES" ]; }
 
 kube_down() {
   cluster_exists || return 0
@@ -312,6 +370,20 @@ export STRIPE_MOCK_URL='http://127.0.0.1:$STRIPE_MOCK_PORT'
 export TOXIPROXY_URL='http://127.0.0.1:$TOXIPROXY_PORT'
 export PATH='$BIN':"\$PATH"
 EOF
+  STACK_DIR="$STACK_DIR" STACK_CLUSTER="$CLUSTER" STACK_KUBE_PORT="$KUBE_PORT" "$REAL_NODE" env >>"$STACK_DIR/env"
+}
+
+real_node() { STACK_DIR="$STACK_DIR" STACK_CLUSTER="$CLUSTER" STACK_KUBE_PORT="$KUBE_PORT" "$REAL_NODE" "$@"; }
+
+# A real node that fails to start leaves the rest of the stack usable: its one-line reason goes to
+# $STACK_DIR/env (STACK_REAL_NODE_REASON), where the tests that need it read it.
+real_node_up() {
+  local out
+  if ! out=$(real_node up 2>&1 | tee /dev/stderr | tail -1); then
+    mkdir -p "$STACK_DIR/real-node"
+    echo "failed to start: ${out#\[real-node\] error: }" >"$STACK_DIR/real-node/reason"
+    log "the real node failed to start; the stack runs without it (see $STACK_DIR/real-node/logs)"
+  fi
 }
 
 status() {
@@ -327,6 +399,7 @@ status() {
   if stripe_mock_ready; then echo "stripe-mock up    http://127.0.0.1:$STRIPE_MOCK_PORT (pid $(cat "$STACK_DIR/stripe-mock.pid" 2>/dev/null || echo ?))"; else echo "stripe-mock down  http://127.0.0.1:$STRIPE_MOCK_PORT"; rc=1; fi
   if toxiproxy_ready; then echo "toxiproxy   up    http://127.0.0.1:$TOXIPROXY_PORT (pid $(cat "$STACK_DIR/toxiproxy.pid" 2>/dev/null || echo ?))"; else echo "toxiproxy   down  http://127.0.0.1:$TOXIPROXY_PORT"; rc=1; fi
   if command -v helm >/dev/null; then echo "helm        ok    $(command -v helm) ($(helm version --template '{{.Version}}' 2>/dev/null))"; else echo "helm        missing"; rc=1; fi
+  real_node status || rc=1
   return $rc
 }
 
@@ -337,6 +410,7 @@ case ${1:-} in
     kube_up
     stripe_mock_up
     toxiproxy_up
+    real_node_up
     write_env
     status
     log "ready: source $STACK_DIR/env to use it" ;;
@@ -344,6 +418,7 @@ case ${1:-} in
     stop_pidfile "$STACK_DIR/toxiproxy.pid" toxiproxy
     stop_pidfile "$STACK_DIR/stripe-mock.pid" stripe-mock
     stop_pidfile "$STACK_DIR/temporal.pid" Temporal
+    real_node down
     kube_down
     pg_down ;;
   status) status ;;

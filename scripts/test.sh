@@ -8,6 +8,8 @@ echo "[test] eslint" >&2
 npx --no-install eslint --max-warnings 0 .
 echo "[test] tsc --noEmit" >&2
 npx --no-install tsc --noEmit -p .
+echo "[test] go test (images/)" >&2
+(cd images && go test ./...)
 bash scripts/tools.sh install
 bash scripts/stack.sh up >/dev/null
 # shellcheck disable=SC1091

@@ -3,7 +3,9 @@
 # kube-apiserver / kube-controller-manager / kube-scheduler / kubectl (and kubelet / kube-proxy for
 # the real node), kwok / kwokctl, helm,
 # stripe-mock (Stripe's own mock of its API, the Stripe API of the local stack) and toxiproxy-server
-# (a TCP proxy that injects faults, for the fault tests).
+# (a TCP proxy that injects faults, for the fault tests); for the real node, kube-network-policies
+# (SIG Network's NetworkPolicy enforcer, built with tools/patches/kube-network-policies-*.patch) and
+# CoreDNS (the cluster DNS, built with only the plugins a cluster DNS uses).
 #
 # For each tool, in order:
 #   1. the cache (outside the repository, so fresh clones on the same machine reuse it);
@@ -23,7 +25,7 @@ source "$ROOT/tools/versions.env"
 
 CACHE=${TENANT_TOOLS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/tenant-provisioner/tools}
 BIN="$CACHE/bin"
-ALL_TOOLS=(helm kwok etcd temporal kubernetes stripe-mock toxiproxy)
+ALL_TOOLS=(helm kwok etcd temporal kubernetes stripe-mock toxiproxy kube-network-policies coredns)
 GOARCH_HOST=$(go env GOARCH 2>/dev/null || echo amd64)
 DOWNLOAD_TIMEOUT=${TOOLS_DOWNLOAD_TIMEOUT:-120}
 
@@ -39,6 +41,8 @@ version_of() {
     kubernetes) echo "$KUBERNETES_VERSION" ;;
     stripe-mock) echo "$STRIPE_MOCK_VERSION" ;;
     toxiproxy) echo "$TOXIPROXY_VERSION" ;;
+    kube-network-policies) echo "$KUBE_NETWORK_POLICIES_VERSION" ;;
+    coredns) echo "$COREDNS_VERSION" ;;
     *) die "unknown tool '$1' (known: ${ALL_TOOLS[*]})" ;;
   esac
 }
@@ -52,6 +56,8 @@ binaries_of() {
     kubernetes) echo kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy ;;
     stripe-mock) echo stripe-mock ;;
     toxiproxy) echo toxiproxy-server ;;
+    kube-network-policies) echo kube-network-policies ;;
+    coredns) echo coredns ;;
   esac
 }
 
@@ -91,6 +97,7 @@ path_version() {
 # Step 2: reuse binaries already on PATH when every one of them reports exactly the pinned version.
 from_path() {
   local tool=$1 v b dir
+  case $tool in kube-network-policies|coredns) return 1 ;; esac
   v=$(version_of "$tool")
   dir="$CACHE/$tool-$v/bin"
   for b in $(binaries_of "$tool"); do
@@ -116,6 +123,8 @@ fetch() {
 from_download() {
   local tool=$1 v tmp dir
   [ "${TOOLS_NO_DOWNLOAD:-0}" = 1 ] && return 1
+  # Built here on purpose: the enforcer needs a patch, CoreDNS carries only the plugins it uses.
+  case $tool in kube-network-policies|coredns) return 1 ;; esac
   v=$(version_of "$tool")
   dir="$CACHE/$tool-$v/bin"
   tmp=$(mktemp -d)
@@ -230,6 +239,10 @@ EOF
       # The binary embeds Stripe's OpenAPI spec and object fixtures for the API version it pins.
       go_with_progress stripe-mock "$logf" env GOBIN="$dir" go install -v -trimpath -ldflags "-s -w -X main.version=$v" \
         "github.com/stripe/stripe-mock@v$v" ;;
+    kube-network-policies)
+      build_kube_network_policies "$v" "$dir" "$work" "$logf" ;;
+    coredns)
+      build_coredns "$v" "$dir" "$work" "$logf" ;;
     toxiproxy)
       go_with_progress toxiproxy "$logf" env GOBIN="$dir" go install -v -trimpath \
         -ldflags "-s -w -X github.com/Shopify/toxiproxy/v2.Version=$v" "github.com/Shopify/toxiproxy/v2/cmd/server@v$v"
@@ -279,6 +292,65 @@ EOF
     k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kube-scheduler k8s.io/kubernetes/cmd/kubectl \
     k8s.io/kubernetes/cmd/kubelet k8s.io/kubernetes/cmd/kube-proxy)
+}
+
+# Copies a module's source from the module cache into $3/src (writable), for a patched or wrapped build.
+module_source() {
+  local mod=$1 v=$2 work=$3 logf=$4 dir
+  dir=$(cd "$work" && GOFLAGS=-mod=mod go mod download -json "$mod@v$v" 2>>"$logf" |
+    node -e 'process.stdout.write(JSON.parse(require("fs").readFileSync(0, "utf8")).Dir || "")') || dir=
+  [ -n "$dir" ] || die "cannot fetch $mod@v$v from the Go module proxy; log: $logf"
+  rm -rf "$work/src" && cp -r "$dir" "$work/src" && chmod -R u+w "$work/src"
+}
+
+# The enforcer's patch (tools/patches): a --kubeconfig flag (upstream reads only the in-cluster
+# configuration of a DaemonSet pod), and --queue-with-xt-target for kernels built without
+# CONFIG_NFT_QUEUE, which refuse the nft queue expression of the upstream rules.
+build_kube_network_policies() {
+  local v=$1 dir=$2 work=$3 logf=$4 patchf="$ROOT/tools/patches/kube-network-policies-$1.patch"
+  module_source sigs.k8s.io/kube-network-policies "$v" "$work" "$logf"
+  if [ -f "$patchf" ]; then
+    (cd "$work/src" && patch -p1 --forward <"$patchf" >>"$logf" 2>&1) || die "applying $patchf failed; log: $logf"
+  fi
+  (cd "$work/src" && go_with_progress kube-network-policies "$logf" go build -v -trimpath -ldflags "-s -w" \
+    -o "$dir/kube-network-policies" ./cmd)
+}
+
+# CoreDNS registers every plugin it has in core/plugin (about 60, with cloud SDKs); this main
+# imports only what a cluster DNS uses, in the directive order of upstream's plugin.cfg.
+build_coredns() {
+  local v=$1 dir=$2 work=$3 logf=$4
+  module_source github.com/coredns/coredns "$v" "$work" "$logf"
+  mkdir -p "$work/src/cmd/coredns-cluster"
+  cat >"$work/src/cmd/coredns-cluster/main.go" <<'EOF'
+// Command coredns-cluster is CoreDNS with only the plugins a cluster DNS needs.
+package main
+
+import (
+	"github.com/coredns/coredns/core/dnsserver"
+	"github.com/coredns/coredns/coremain"
+
+	_ "github.com/coredns/coredns/plugin/cache"
+	_ "github.com/coredns/coredns/plugin/errors"
+	_ "github.com/coredns/coredns/plugin/forward"
+	_ "github.com/coredns/coredns/plugin/health"
+	_ "github.com/coredns/coredns/plugin/kubernetes"
+	_ "github.com/coredns/coredns/plugin/loadbalance"
+	_ "github.com/coredns/coredns/plugin/log"
+	_ "github.com/coredns/coredns/plugin/loop"
+	_ "github.com/coredns/coredns/plugin/ready"
+	_ "github.com/coredns/coredns/plugin/reload"
+)
+
+// The execution order of plugin.cfg, restricted to the plugins above.
+func init() {
+	dnsserver.Directives = []string{"reload", "ready", "health", "errors", "log", "loadbalance", "cache", "kubernetes", "loop", "forward"}
+}
+
+func main() { coremain.Run() }
+EOF
+  (cd "$work/src" && go_with_progress coredns "$logf" go build -v -trimpath \
+    -ldflags "-s -w -X github.com/coredns/coredns/coremain.GitCommit=v$v" -o "$dir/coredns" ./cmd/coredns-cluster)
 }
 
 install_tool() {

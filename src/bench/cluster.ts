@@ -84,12 +84,18 @@ export async function leftovers(kube: Kube, tenantIds: readonly string[], prefix
 }
 
 /**
- * Pods the cluster can still take: the allocatable pods of its Ready nodes, less the pods already
- * bound to them. A burst bigger than this leaves tenants Pending, which the benchmark would
- * report as slow provisioning rather than as a cluster that is full.
+ * Pods the cluster can still take: the allocatable pods of its Ready nodes that tenants' pods can
+ * land on, less the pods already bound to them. A burst bigger than this leaves tenants Pending,
+ * which the benchmark would report as slow provisioning rather than as a cluster that is full.
+ * Tainted nodes (the local stack's real node) take only pods that tolerate them, which the
+ * benchmark's tenants do not.
  */
 export async function podRoom(kube: Kube): Promise<{ readyNodes: number; capacity: number; free: number }> {
-  const nodes = (await kube.list<V1Node>('v1', 'Node')).filter((n) => n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+  const nodes = (await kube.list<V1Node>('v1', 'Node')).filter(
+    (n) =>
+      n.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') &&
+      !n.spec?.taints?.some((t) => t.effect === 'NoSchedule' || t.effect === 'NoExecute'),
+  );
   const capacity = nodes.reduce((sum, n) => sum + Number(n.status?.allocatable?.pods ?? 0), 0);
   const names = new Set(nodes.map((n) => n.metadata?.name));
   const bound = (await kube.list<V1Pod>('v1', 'Pod')).filter((p) => names.has(p.spec?.nodeName) && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed').length;

@@ -1,0 +1,3 @@
+module tenant-provisioner.dev/images
+
+go 1.24
