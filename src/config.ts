@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from './contract';
+import { issueText, zodIssues } from './validation';
 
 const PROJECT_ROOT = path.resolve(__dirname, '..');
 
@@ -74,7 +75,7 @@ function withoutBlanks(env: Record<string, string | undefined>): Record<string, 
 export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>, what: string): z.infer<S> {
   const parsed = schema.safeParse(withoutBlanks(env));
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+    const problems = zodIssues(parsed.error).map((i) => `  ${issueText(i)}`).join('\n');
     throw new ConfigError(`invalid ${what}:\n${problems}`);
   }
   return parsed.data;

@@ -11,6 +11,7 @@
 import { format } from 'node:util';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { LogLevel as TemporalLogLevel, LogMetadata, Logger as TemporalLogger } from '@temporalio/common';
+import { tenantIdOfWorkflowId } from './naming';
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
@@ -101,12 +102,6 @@ export function createLogger(options: LoggerOptions): Logger {
   );
 }
 
-const TENANT_WORKFLOW = /^tenant-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$/i;
-
-/** The tenant a Temporal log line is about, from its workflow id (`tenant-<uuid>`). */
-export function tenantIdOfWorkflow(workflowId: unknown): string | undefined {
-  return typeof workflowId === 'string' ? TENANT_WORKFLOW.exec(workflowId)?.[1]?.toLowerCase() : undefined;
-}
 
 const LEVELS: Record<TemporalLogLevel, 'trace' | 'debug' | 'info' | 'warn' | 'error'> = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' };
 
@@ -119,7 +114,7 @@ export function temporalLogger(logger: Logger): TemporalLogger {
     // The SDK adds symbol-keyed fields (its own timestamp); JSON has no place for them.
     const fields: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(meta ?? {})) fields[k] = typeof v === 'bigint' ? v.toString() : v;
-    const tenantId = (fields.tenantId as string | undefined) ?? tenantIdOfWorkflow(fields.workflowId);
+    const tenantId = (fields.tenantId as string | undefined) ?? tenantIdOfWorkflowId(fields.workflowId);
     if (tenantId) fields.tenantId = tenantId;
     // Activity lines name the run `workflowRunId`, workflow lines `runId`: one name to search by.
     if (fields.runId === undefined && fields.workflowRunId !== undefined) fields.runId = fields.workflowRunId;

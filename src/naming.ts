@@ -16,9 +16,14 @@ const UUID_LENGTH = 36;
 /** Longest prefix that still leaves room for `-<uuid>` inside a 63-character label. */
 export const NAMESPACE_PREFIX_MAX_LENGTH = DNS1123_LABEL_MAX_LENGTH - 1 - UUID_LENGTH;
 
-// Any version (and the nil/max UUIDs): ids come from our own database, and the version nibble
-// says nothing about whether the value is safe to embed in a name.
-const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+/**
+ * A UUID of any version (and the nil/max UUIDs), either case: ids come from our own database and
+ * from Stripe's ids by name, and the version nibble says nothing about whether the value is safe
+ * to embed in a name. The one declaration of the pattern: tenant, user and request ids all use it.
+ */
+const UUID = '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}';
+const UUID_PATTERN = new RegExp(`^${UUID}$`, 'i');
+const WORKFLOW_ID_PATTERN = new RegExp(`^tenant-(${UUID})$`, 'i');
 const DNS1123_LABEL_PATTERN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
 /** Quote user-supplied text for an error message without letting it flood the logs. */
@@ -62,12 +67,16 @@ export function isDns1123Label(s: string): boolean {
   );
 }
 
+export function isUuid(value: unknown): value is string {
+  return typeof value === 'string' && UUID_PATTERN.test(value);
+}
+
 /**
  * Validates a tenant id and returns its canonical lowercase form. The same tenant written in
  * upper and lower case must map to one namespace, one workflow and one set of labels.
  */
 export function normalizeTenantId(tenantId: string): string {
-  if (typeof tenantId !== 'string' || !UUID_PATTERN.test(tenantId)) {
+  if (!isUuid(tenantId)) {
     throw new InvalidTenantIdError(tenantId);
   }
   return tenantId.toLowerCase();
@@ -91,4 +100,9 @@ export function tenantNamespace(tenantId: string, prefix: string = NAMESPACE_PRE
  */
 export function workflowIdFor(tenantId: string): string {
   return `tenant-${normalizeTenantId(tenantId)}`;
+}
+
+/** The tenant a workflow id (`tenant-<uuid>`) belongs to, lowercase; undefined for any other id. */
+export function tenantIdOfWorkflowId(workflowId: unknown): string | undefined {
+  return typeof workflowId === 'string' ? WORKFLOW_ID_PATTERN.exec(workflowId)?.[1]?.toLowerCase() : undefined;
 }

@@ -15,7 +15,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { ActivityInterceptorsFactory, State as WorkerState } from '@temporalio/worker';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { METRIC_PREFIX } from './api/metrics';
-import { tenantIdOfWorkflow } from './logging';
+import { tenantIdOfWorkflowId } from './naming';
 
 export interface WorkerMetrics {
   registry: Registry;
@@ -55,7 +55,7 @@ const firstArg = (args: unknown[]): Record<string, unknown> => (args[0] && typeo
  */
 export function activityObservability(metrics: WorkerMetrics): ActivityInterceptorsFactory {
   return (ctx) => {
-    let tenantId: string | undefined = tenantIdOfWorkflow(ctx.info.workflowExecution?.workflowId);
+    let tenantId: string | undefined = tenantIdOfWorkflowId(ctx.info.workflowExecution?.workflowId);
     return {
       inbound: {
         async execute(input, next) {

@@ -3,6 +3,7 @@
  * (ResourceQuota, LimitRange, the tenant application's Helm values) reads it from here.
  */
 import { z } from 'zod';
+import { issueText, zodIssues } from './validation';
 
 export interface Plan {
   id: string;
@@ -409,10 +410,7 @@ export function validatePlanCatalogue(input: unknown): Plan[] {
     const label = planLabel(raw, index);
     const result = planSchema.safeParse(raw);
     if (!result.success) {
-      for (const issue of result.error.issues) {
-        const path = issue.path.map(String).join('.');
-        problems.push(`${label}: ${path === '' ? '' : `${path}: `}${issue.message}`);
-      }
+      for (const issue of zodIssues(result.error)) problems.push(`${label}: ${issueText(issue, { bareRoot: true })}`);
     } else {
       problems.push(...semanticProblems(result.data, label));
       plans.push(result.data);

@@ -4,6 +4,7 @@
  * these ids are name-based UUIDs (version 5, RFC 9562 section 5.5) of Stripe's own ids.
  */
 import { createHash } from 'node:crypto';
+import { isUuid } from '../naming';
 
 /**
  * The namespace of every name below. Changing it maps every customer and subscription to new
@@ -11,11 +12,7 @@ import { createHash } from 'node:crypto';
  */
 export const STRIPE_ID_NAMESPACE = '3f0b6d2e-8c41-4a57-9e2b-5d7c1a9f4e60';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-
-export function isUuid(value: string): boolean {
-  return UUID.test(value);
-}
+export { isUuid };
 
 /** UUID version 5: SHA-1 of namespace and name, with the version and variant bits set. */
 export function uuidv5(name: string, namespace: string): string {

@@ -23,7 +23,7 @@ import type { Logger } from 'pino';
 import { tenantWorkflowId } from '../contract';
 import type { Db } from '../db/client';
 import type { Prisma } from '../generated/prisma/client';
-import type { Dispatch } from './lifecycle';
+import type { Dispatch } from './billing-decisions';
 import { DependencyError, isDatabaseError } from './problem';
 import type { StartSignal, TenantWorkflows } from './temporal';
 

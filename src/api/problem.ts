@@ -9,6 +9,7 @@
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import { issueText, zodIssues } from '../validation';
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 const TYPE_PREFIX = 'tag:tenant-provisioner,2026:problems/';
@@ -107,9 +108,9 @@ export function sendProblem(res: Response, problem: HttpProblem): void {
 
 /** Zod issues as `errors: [{ path, message }]`, without echoing the rejected values back. */
 export function validationProblem(error: z.ZodError, what: string): HttpProblem {
-  const errors = error.issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }));
+  const errors = zodIssues(error);
   const first = errors[0];
-  return new HttpProblem('invalid-request', `${what} is invalid${first ? `: ${first.path}: ${first.message}` : ''}`, { errors });
+  return new HttpProblem('invalid-request', `${what} is invalid${first ? `: ${issueText(first)}` : ''}`, { errors });
 }
 
 /** True for errors raised by the Prisma client or its PostgreSQL adapter (connection, timeout, pool). */

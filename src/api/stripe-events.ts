@@ -1,7 +1,7 @@
 /**
  * What a verified Stripe event says about a tenant. Pure functions: no I/O, so the mapping can be
  * read and tested on its own. The webhook (webhook.ts) completes what an event lacks from the
- * Stripe API and then decides (lifecycle.ts).
+ * Stripe API and then decides (billing-decisions.ts).
  *
  * Two billing models:
  * - **Subscriptions** (Stripe Billing): the subscription is the source of truth. Every event that
@@ -28,6 +28,7 @@
  */
 import { z } from 'zod';
 import type { PlanCatalogue } from '../plans';
+import { firstIssueText } from '../validation';
 
 /** The parts of a Stripe event envelope the webhook relies on; anything else is a malformed body. */
 export const stripeEventEnvelope = z.object({
@@ -222,6 +223,5 @@ export function quoted(value: string): string {
 }
 
 function describeIssue(error: z.ZodError): string {
-  const issue = error.issues[0];
-  return issue ? `${issue.path.map(String).join('.') || '(root)'}: ${issue.message}` : 'invalid';
+  return firstIssueText(error) ?? 'invalid';
 }

@@ -11,7 +11,7 @@
  */
 import pg from 'pg';
 import { tenantWorkflowId, type TenantStatus } from '../contract';
-import type { Decision, PaymentState, SubscriptionState, TenantState } from './lifecycle';
+import type { Decision, PaymentState, SubscriptionState, TenantRow } from './billing-decisions';
 import { outboxPayloads } from './outbox';
 import { DependencyError } from './problem';
 import { userIdForCustomer } from './ids';
@@ -120,7 +120,7 @@ export interface TenantFacts {
   /** The customer's user, when it exists already. */
   userId: string | null;
   payment: PaymentState | null;
-  tenant: (TenantState & { userId: string | null }) | null;
+  tenant: (TenantRow & { userId: string | null }) | null;
   subscription: (SubscriptionState & { customerId: string | null }) | null;
 }
 

@@ -12,7 +12,7 @@
  *    before any transaction: Stripe unreachable → 503 (Stripe redelivers); an answer that will not
  *    change (no such object, a refused key) → 500, the event stays `received` for reprocessing.
  * 5. One short transaction under the tenant's advisory lock: read the subscription, customer and
- *    tenant rows, decide (lifecycle.ts), write the state, queue the workflow dispatches in the
+ *    tenant rows, decide (billing-decisions.ts), write the state, queue the workflow dispatches in the
  *    outbox (outbox.ts) and mark the event `queued`, `recorded` or `ignored`. No network call
  *    happens inside it; if PostgreSQL fails, nothing of it is kept and the answer is 503. Its
  *    statements are plain SQL in few round trips (webhook-store.ts): this is the API's hot path.
@@ -25,8 +25,9 @@ import Stripe from 'stripe';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client';
 import type { PlanCatalogue } from '../plans';
+import { firstIssueText } from '../validation';
 import { tenantIdForCustomer, tenantIdForSubscription } from './ids';
-import { decideOneOff, decideSubscription, type Decision } from './lifecycle';
+import { decideOneOff, decideSubscription, type Decision } from './billing-decisions';
 import type { Metrics } from './metrics';
 import { HttpProblem, DependencyError, isDatabaseError } from './problem';
 import { poolOf } from '../db/client';
@@ -94,8 +95,8 @@ export function verifyEvent(req: Request, options: Pick<WebhookOptions, 'secret'
   }
   const envelope = stripeEventEnvelope.safeParse(parsed);
   if (!envelope.success) {
-    const issue = envelope.error.issues[0];
-    throw new HttpProblem('malformed-event', `the body is not a Stripe event${issue ? ` (${issue.path.map(String).join('.') || '(root)'}: ${issue.message})` : ''}`);
+    const issue = firstIssueText(envelope.error);
+    throw new HttpProblem('malformed-event', `the body is not a Stripe event${issue ? ` (${issue})` : ''}`);
   }
   return envelope.data;
 }

@@ -269,21 +269,35 @@ async function main(): Promise<void> {
     return activeMs;
   }
 
-  async function workflowBurst(ids: string[]): Promise<WorkflowBurst> {
+  /**
+   * The counters a burst is measured by, read at its start; `allActive` reads them again once all
+   * its tenants are active and gives what the burst cost, from its start to then.
+   */
+  async function startPhase() {
     const before = await scrapeApiRequests(kc);
     const counted = { ...counter };
     const cpuBefore = await sampleCpu();
     const started = Date.now();
+    return {
+      started,
+      allActive: async (ids: string[]) => {
+        const allActiveMs = Date.now() - started;
+        const cpu = cpuDelta(cpuBefore, await sampleCpu(), classify());
+        const audit = auditWindow(ids, started, started + allActiveMs);
+        const apiServer = apiRequestDelta(before, await scrapeApiRequests(kc));
+        return { allActiveMs, cpu, audit, apiServer, kubeRequests: counter.kube - counted.kube, helmRuns: counter.helm - counted.helm };
+      },
+    };
+  }
+
+  async function workflowBurst(ids: string[]): Promise<WorkflowBurst> {
+    const phase = await startPhase();
+    const { started } = phase;
     const deadline = started + phaseTimeoutMs;
     const handles = new Map<string, WorkflowHandle>();
     await inPool(ids, CLIENT_FANOUT, async (id) => void handles.set(id, await startWorkflow(id)));
     const { at, failed } = await awaitStatus(db, ids, 'active', started, deadline, pollMs);
-    const allActiveMs = Date.now() - started;
-    const cpu = cpuDelta(cpuBefore, await sampleCpu(), classify());
-    const audit = auditWindow(ids, started, started + allActiveMs);
-    const apiServer = apiRequestDelta(before, await scrapeApiRequests(kc));
-    const kubeRequests = counter.kube - counted.kube;
-    const helmRuns = counter.helm - counted.helm;
+    const { allActiveMs, cpu, audit, apiServer, kubeRequests, helmRuns } = await phase.allActive(ids);
     const live = ids.filter((id) => at.has(id));
     const revisions = await releaseRevisions(observer, new Set(ids.map((id) => tenantNamespace(id, prefix))));
     const objects = live[0] ? await objectsPerTenant(live[0]) : undefined;
@@ -301,10 +315,8 @@ async function main(): Promise<void> {
   }
 
   async function directBurst(ids: string[]): Promise<Burst> {
-    const before = await scrapeApiRequests(kc);
-    const counted = { ...counter };
-    const cpuBefore = await sampleCpu();
-    const started = Date.now();
+    const phase = await startPhase();
+    const { started } = phase;
     const abort = AbortSignal.timeout(phaseTimeoutMs);
     const activeMs: number[] = [];
     const failed: Burst['failed'] = [];
@@ -319,12 +331,7 @@ async function main(): Promise<void> {
         failed.push({ tenantId: id, error: (err as Error).message });
       }
     });
-    const allActiveMs = Date.now() - started;
-    const cpu = cpuDelta(cpuBefore, await sampleCpu(), classify());
-    const audit = auditWindow(ids, started, started + allActiveMs);
-    const apiServer = apiRequestDelta(before, await scrapeApiRequests(kc));
-    const kubeRequests = counter.kube - counted.kube;
-    const helmRuns = counter.helm - counted.helm;
+    const { allActiveMs, cpu, audit, apiServer, kubeRequests, helmRuns } = await phase.allActive(ids);
     const teardownStart = Date.now();
     const teardownAbort = AbortSignal.timeout(phaseTimeoutMs);
     // Failed ones too: whatever part of them exists must go.

@@ -20,6 +20,7 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { isUuid } from '../naming';
 
 export const EXIT = {
   ok: 0,
@@ -80,9 +81,8 @@ const positiveInt = (name: string) => (value: string) => {
   return n;
 };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const tenantArg = (value: string) => {
-  if (!UUID.test(value)) throw new InvalidArgumentError('a tenant id is a UUID');
+  if (!isUuid(value)) throw new InvalidArgumentError('a tenant id is a UUID');
   return value.toLowerCase();
 };
 

@@ -9,7 +9,7 @@ export interface DbOptions {
   maxConnections?: number;
 }
 
-/** The node-postgres pool under each client, for the few hot paths that speak SQL directly. */
+/** The node-postgres pool under each client, shared by the statements that skip Prisma (see `poolOf`). */
 const pools = new WeakMap<Db, pg.Pool>();
 
 /** One Prisma client over a node-postgres pool, with bounded connect and statement times. */

@@ -8,8 +8,9 @@
  * until it succeeds or the desired state changes. Every path through the loop passes the
  * continue-as-new check at its top.
  */
-import { condition, continueAsNew, isCancellation, metricMeter, patched, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, isCancellation, metricMeter, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { SEARCH_ATTRIBUTES, type ProvisionTenantInput, type ProvisionTenantResult, type StepFailure, type TenantCondition } from '../contract';
+import { RETIRED, retired } from './patches';
 import { db, describeFailure, outlast, quick, slow } from './proxies';
 import type { TenantState } from './state';
 
@@ -131,16 +132,15 @@ export class Lifecycle {
     state.setStep(change.step);
     try {
       // A change that failed may have failed on drift (a namespace deleted by hand, a missing
-      // policy): its retry first puts the isolation objects back. Runs recorded before this
-      // replay without it.
+      // policy): its retry first puts the isolation objects back.
       const retrying = !!state.condition && state.conditionTarget === change.target && change.step !== 'reconcile';
-      if (retrying && patched('heal-before-retry')) await this.restoreIsolation();
+      if (retrying) {
+        retired(RETIRED.healBeforeRetry);
+        await this.restoreIsolation();
+      }
       await change.apply();
       state.progress.lastError = undefined;
-      if (state.condition) {
-        state.setCondition(undefined);
-        await db.recordTenantCondition({ tenantId: state.tenantId, condition: null });
-      }
+      await this.clearCondition();
       return true;
     } catch (err) {
       if (isCancellation(err)) throw err;
@@ -160,6 +160,14 @@ export class Lifecycle {
     state.setStatus('active');
     await db.setTenantStatus({ tenantId: state.tenantId, status: 'active', step: 'markActive' });
     await this.recordFailure({ step: 'reconcile', target: 'reconcile' }, { ...failure, message: `${failure.step} failed: ${failure.message}` });
+  }
+
+  /** A change went through: the tenant no longer shows a failing one. */
+  private async clearCondition(): Promise<void> {
+    const { state } = this;
+    if (!state.condition) return;
+    state.setCondition(undefined);
+    await db.recordTenantCondition({ tenantId: state.tenantId, condition: null });
   }
 
   private async recordFailure(change: { step: string; target: string }, err: unknown): Promise<void> {
@@ -283,10 +291,7 @@ export class Lifecycle {
     for (;;) {
       try {
         const result = await action();
-        if (state.condition) {
-          state.setCondition(undefined);
-          await db.recordTenantCondition({ tenantId: state.tenantId, condition: null });
-        }
+        await this.clearCondition();
         return result;
       } catch (err) {
         if (isCancellation(err)) throw err;

@@ -7,26 +7,16 @@
  * Deterministic by construction: no I/O here, only activities (imported as types), timers and
  * signals. Every side effect is an idempotent activity, so a replayed or retried step is harmless.
  */
-import { patched } from '@temporalio/workflow';
 import type { ProvisionTenantInput, ProvisionTenantResult } from '../contract';
-import { legacyLifecycle } from './legacy-lifecycle';
-import { legacyProvision } from './legacy-provisioning';
 import { Lifecycle } from './lifecycle';
+import { RETIRED, retired } from './patches';
 import { provision } from './provisioning';
 import { TenantState } from './state';
 
 export async function provisionTenant(input: ProvisionTenantInput): Promise<ProvisionTenantResult> {
+  retired(RETIRED.lifecycleV2);
   const state = new TenantState(input);
   state.listen();
-  // Runs started before lifecycle backoff, conditions and owned-only compensation replay the
-  // code they ran with.
-  if (!patched('lifecycle-v2')) {
-    if (!input.carried) {
-      state.announce();
-      await legacyProvision(state);
-    }
-    return legacyLifecycle(state, input);
-  }
   if (input.cleanup && !input.carried) {
     // Nothing to provision: tear down whatever is labelled as the tenant's.
     state.announce();

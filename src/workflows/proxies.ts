@@ -2,9 +2,10 @@
  * Activity proxies and their retry policies, and how a failure is told to a person. Activities are
  * imported as types only: the worker supplies the implementations.
  */
-import { type ActivityOptions, ActivityFailure, ApplicationFailure, log, patched, proxyActivities, proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
+import { type ActivityOptions, ActivityFailure, ApplicationFailure, log, proxyActivities, proxyLocalActivities, sleep, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { helmTaskQueue, type StepFailure } from '../contract';
+import { RETIRED, retired } from './patches';
 
 /** Failures that retrying cannot fix: the activity said so, or the input is wrong. */
 export const NON_RETRYABLE = [
@@ -25,11 +26,6 @@ const RETRY = {
   nonRetryableErrorTypes: NON_RETRYABLE,
 };
 
-type StepProxies = ReturnType<typeof proxyActivities<Activities>>;
-
-/** Runs recorded before it ran their quick and database steps as activity tasks. */
-export const LOCAL_STEPS_PATCH = 'local-quick-steps';
-
 /**
  * A local activity retries inside its workflow task while the backoff is at most this; a longer
  * wait becomes a durable timer, so an outage does not hold the workflow task (and the queries
@@ -37,26 +33,29 @@ export const LOCAL_STEPS_PATCH = 'local-quick-steps';
  */
 const LOCAL_RETRY_THRESHOLD = '2 seconds';
 
+type StepProxies = ReturnType<typeof proxyLocalActivities<Activities>>;
+
+/** Local activity proxies, at the place the runs of earlier workers chose them by a patch. */
+function local(proxies: StepProxies): Activities {
+  return new Proxy({} as Activities, {
+    get(_target, name: string) {
+      retired(RETIRED.localQuickSteps);
+      return proxies[name as keyof Activities];
+    },
+  });
+}
+
 /**
  * The quick steps (a few Kubernetes writes, one database statement) run as local activities: in
  * the worker that runs the workflow task, recorded in history as a marker per step, instead of a
  * round trip through the server's activity queue each. That is most of the server's work per
  * tenant. A worker that dies mid-step loses its workflow task, and the next worker runs the step
  * again after the workflow task timeout (10 s), where an activity task waited out its 1-minute
- * start-to-close. Runs recorded before the change keep their activity tasks up to where they are.
+ * start-to-close.
  */
-function localOnceRecorded(local: StepProxies, remote: StepProxies): Activities {
-  return new Proxy({} as Activities, {
-    get(_target, name: string) {
-      const proxies = patched(LOCAL_STEPS_PATCH) ? local : remote;
-      return proxies[name as keyof Activities];
-    },
-  });
-}
-
 const QUICK: ActivityOptions = { startToCloseTimeout: '1 minute', retry: RETRY };
 const quickTasks = proxyActivities<Activities>(QUICK);
-export const quick = localOnceRecorded(proxyLocalActivities<Activities>({ ...QUICK, localRetryThreshold: LOCAL_RETRY_THRESHOLD }), quickTasks);
+export const quick = local(proxyLocalActivities<Activities>({ ...QUICK, localRetryThreshold: LOCAL_RETRY_THRESHOLD }));
 
 /**
  * Quick steps whose answer must be in history before the next step acts on it, as activity tasks.
@@ -75,21 +74,15 @@ const SLOW = {
   retry: { ...RETRY, maximumAttempts: 3 },
 } as const;
 
-const slowOnWorkflowQueue = proxyActivities<Activities>(SLOW);
-
-/** Runs that started before it scheduled their slow activities on the workflow's own task queue. */
-export const HELM_QUEUE_PATCH = 'helm-task-queue';
-
 /**
- * Slow activities run on their own task queue (see `helmTaskQueue`). Resolved at each call, inside
- * the workflow: the queue comes from the run's own task queue, and a run recorded before the
- * patch replays its activities on the queue it used.
+ * Slow activities run on their own task queue (see `helmTaskQueue`), so a long Helm wait never
+ * holds a slot the quick steps need. Resolved at each call, inside the workflow: the queue comes
+ * from the run's own task queue.
  */
 export const slow: Activities = new Proxy({} as Activities, {
   get(_target, name: string) {
-    const proxies = patched(HELM_QUEUE_PATCH)
-      ? proxyActivities<Activities>({ ...SLOW, taskQueue: helmTaskQueue(workflowInfo().taskQueue) })
-      : slowOnWorkflowQueue;
+    retired(RETIRED.helmTaskQueue);
+    const proxies = proxyActivities<Activities>({ ...SLOW, taskQueue: helmTaskQueue(workflowInfo().taskQueue) });
     return proxies[name as keyof Activities];
   },
 });
@@ -103,10 +96,7 @@ const DB: ActivityOptions = {
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', nonRetryableErrorTypes: [...NON_RETRYABLE, 'DatabaseRejected'] },
 };
-export const db = localOnceRecorded(
-  proxyLocalActivities<Activities>({ ...DB, localRetryThreshold: LOCAL_RETRY_THRESHOLD }),
-  proxyActivities<Activities>(DB),
-);
+export const db = local(proxyLocalActivities<Activities>({ ...DB, localRetryThreshold: LOCAL_RETRY_THRESHOLD }));
 
 /**
  * Failure types that mean "wait, this will pass", not "this change cannot work": the database is

@@ -25,7 +25,7 @@ export class Saga<K extends string> {
   /**
    * Runs every registered compensation, newest first, even while the workflow is being cancelled
    * (an undo interrupted by the cancellation it answers would leave things half-built).
-   * `onStep` runs before each one (e.g. to show it as the current step).
+   * `before` runs ahead of each one (to show it as the current step), `done` after each that worked.
    */
   async compensate(hooks: { before?: (step: K) => void; done?: (step: K) => void } = {}): Promise<CompensationFailure<K>[]> {
     const failures: CompensationFailure<K>[] = [];

@@ -27,8 +27,6 @@ export class TenantState {
   deprovisionRequested: boolean;
   deprovisionReason: string | undefined;
   deprovisionNotBefore: number | undefined;
-  /** Set by the deprovision signal so the lifecycle loop re-reads the deadline. */
-  deprovisionChanged = false;
   pendingPlan: string | undefined;
   wantSuspended: boolean | undefined;
   /** Set by every signal that changes the desired state; the lifecycle loop wakes on it. */
@@ -72,7 +70,6 @@ export class TenantState {
       // An earlier deadline wins: an immediate request overrides a pending grace period.
       const notBefore = Date.now() + Math.max(0, req?.graceSeconds ?? 0) * 1000;
       this.deprovisionNotBefore = Math.min(this.deprovisionNotBefore ?? notBefore, notBefore);
-      this.deprovisionChanged = true;
       this.desiredChanged = true;
       this.progress.deprovisionAt = new Date(this.deprovisionNotBefore).toISOString();
     });
@@ -82,7 +79,6 @@ export class TenantState {
       this.deprovisionRequested = false;
       this.deprovisionReason = undefined;
       this.deprovisionNotBefore = undefined;
-      this.deprovisionChanged = true;
       this.desiredChanged = true;
       delete this.progress.deprovisionAt;
     });

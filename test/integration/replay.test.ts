@@ -6,8 +6,10 @@
  * The histories are recorded from real runs on the Temporal server with mock activities:
  *   RECORD_HISTORIES=1 npx jest --selectProjects integration --testPathPatterns replay
  * records the scenarios that have no file yet (RECORD_HISTORIES=overwrite records all of them).
- * Record new ones when the workflow changes on purpose (behind a patch() where runs are in flight),
- * and keep the old ones: they stand for executions that are still running somewhere.
+ * A change to the workflow that alters history goes behind a `patched()` while runs are in flight:
+ * re-record with `overwrite`, and keep the histories of the code before it as `inflight-*.json`
+ * (no scenario records those): they stand for executions that are still running somewhere, and
+ * go with the patch's old branch once no such run is open (src/workflows/patches.ts).
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -58,22 +60,30 @@ interface ScenarioSpec {
 
 const BACKOFF = { lifecycleBackoff: { initialSeconds: 1, maxSeconds: 2 } };
 
-/** A final Helm failure at provisioning: the saga undoes the run (recorded once per workflow version). */
-const HELM_FAILURE_SAGA: ScenarioSpec = {
-  prepare: (acts) => acts.deployApp.mockRejectedValue(ApplicationFailure.nonRetryable('chart rejected', 'HelmRejected')),
-  run: (h) => settled(h),
-};
-
 const scenarios: Record<string, ScenarioSpec> = {
   'provision-then-deprovision': {
+    run: async (h) => {
+      await untilStatus(h, 'active');
+      await changePlan(h, 'pro');
+      await changePlan(h, 'starter');
+      await h.signal(deprovisionSignal, { reason: 'recorded' });
+      await settled(h);
+    },
+  },
+  // A final Helm failure at provisioning: the saga undoes the run.
+  'helm-failure-saga': {
+    prepare: (acts) => acts.deployApp.mockRejectedValue(ApplicationFailure.nonRetryable('chart rejected', 'HelmRejected')),
+    run: (h) => settled(h),
+  },
+  'step-retried': {
+    prepare: (acts) => acts.applyNetworkPolicies.mockRejectedValueOnce(ApplicationFailure.retryable('connection reset', 'KubernetesUnavailable')),
     run: async (h) => {
       await untilStatus(h, 'active');
       await h.signal(deprovisionSignal, { reason: 'recorded' });
       await settled(h);
     },
   },
-  'helm-failure-saga': HELM_FAILURE_SAGA,
-  'lifecycle-plan-suspend-resume': {
+  'plan-suspend-resume': {
     run: async (h) => {
       await untilStatus(h, 'active');
       await changePlan(h, 'pro');
@@ -85,7 +95,6 @@ const scenarios: Record<string, ScenarioSpec> = {
       await settled(h);
     },
   },
-  // Recorded after the 'mirror-deprovision-deadline' patch; lifecycle-plan-suspend-resume predates it.
   'grace-period-deprovision': {
     run: async (h) => {
       await untilStatus(h, 'active');
@@ -93,7 +102,7 @@ const scenarios: Record<string, ScenarioSpec> = {
       await settled(h);
     },
   },
-  // Recorded after the 'periodic-reconcile' patch (a short interval, so one reconcile runs).
+  // A short interval, so one reconciliation runs.
   'periodic-reconcile': {
     input: { reconcileIntervalSeconds: 1 },
     run: async (h, acts) => {
@@ -109,19 +118,14 @@ const scenarios: Record<string, ScenarioSpec> = {
       await settled(h);
     },
   },
-  // Recorded after the 'lifecycle-v2' patch: backoff and conditions, owned-only compensation,
-  // cleanup runs, cancellable deprovision, plan-change order, app reconciliation.
-  'v2-provision-then-deprovision': {
-    run: async (h) => {
-      await untilStatus(h, 'active');
-      await changePlan(h, 'pro');
-      await changePlan(h, 'starter');
-      await h.signal(deprovisionSignal, { reason: 'recorded' });
-      await settled(h);
-    },
+  'cleanup-run': {
+    input: { cleanup: { reason: 'recorded' } },
+    startWithDeprovision: true,
+    prepare: (acts) => acts.deleteNamespace.mockRejectedValueOnce(ApplicationFailure.nonRetryable('forbidden', 'KubernetesForbidden')),
+    run: (h) => settled(h),
   },
-  'v2-helm-failure-saga': HELM_FAILURE_SAGA,
-  'v2-failed-rerun-kept-live': {
+  // A re-run over an existing tenant fails at Helm: the tenant stays live and the change is retried.
+  'failed-rerun-kept-live': {
     input: { ...BACKOFF, reconcileIntervalSeconds: 3600 },
     prepare: (acts) => {
       acts.inspectTenant.mockResolvedValue({ namespace: true, secret: true, release: true });
@@ -134,7 +138,8 @@ const scenarios: Record<string, ScenarioSpec> = {
       await settled(h);
     },
   },
-  'v2-suspend-backoff-recover': {
+  // A suspend that fails backs off and recovers; a pending deprovision is cancelled, then carried out.
+  'suspend-backoff-recover': {
     input: { ...BACKOFF, reconcileIntervalSeconds: 2 },
     prepare: (acts) => {
       acts.deployApp.mockImplementation((i) =>
@@ -155,8 +160,8 @@ const scenarios: Record<string, ScenarioSpec> = {
       await settled(h);
     },
   },
-  // Recorded after the 'heal-before-retry' patch: a retried change first restores isolation objects.
-  'v2-heal-before-retry': {
+  // A retried change first restores the isolation objects.
+  'heal-before-retry': {
     input: BACKOFF,
     prepare: (acts) => {
       acts.deployApp.mockImplementation((i) =>
@@ -173,7 +178,7 @@ const scenarios: Record<string, ScenarioSpec> = {
       await settled(h);
     },
   },
-  'v2-continue-as-new-while-failing': {
+  'continue-as-new-while-failing': {
     input: { ...BACKOFF, maxHistoryEvents: 60 },
     recordFirstRun: true,
     prepare: (acts) => {
@@ -186,30 +191,6 @@ const scenarios: Record<string, ScenarioSpec> = {
       await eventually(async () => (await h.describe()).runId !== first, 60_000, 'a continued run');
       await h.terminate('recorded');
     },
-  },
-  // Recorded after the 'local-quick-steps' patch: quick and database steps as local activities.
-  'v3-local-provision-then-deprovision': {
-    run: async (h) => {
-      await untilStatus(h, 'active');
-      await changePlan(h, 'pro');
-      await h.signal(deprovisionSignal, { reason: 'recorded' });
-      await settled(h);
-    },
-  },
-  'v3-local-helm-failure-saga': HELM_FAILURE_SAGA,
-  'v3-local-step-retried': {
-    prepare: (acts) => acts.applyNetworkPolicies.mockRejectedValueOnce(ApplicationFailure.retryable('connection reset', 'KubernetesUnavailable')),
-    run: async (h) => {
-      await untilStatus(h, 'active');
-      await h.signal(deprovisionSignal, { reason: 'recorded' });
-      await settled(h);
-    },
-  },
-  'v2-cleanup-run': {
-    input: { cleanup: { reason: 'recorded' } },
-    startWithDeprovision: true,
-    prepare: (acts) => acts.deleteNamespace.mockRejectedValueOnce(ApplicationFailure.nonRetryable('forbidden', 'KubernetesForbidden')),
-    run: (h) => settled(h),
   },
 };
 

@@ -5,7 +5,9 @@ import {
   NAMESPACE_PREFIX_DEFAULT,
   TENANT_RELEASE_NAME,
   isDns1123Label,
+  isUuid,
   normalizeTenantId,
+  tenantIdOfWorkflowId,
   tenantNamespace,
   workflowIdFor,
 } from '../../src/naming';
@@ -137,5 +139,19 @@ describe('TENANT_RELEASE_NAME', () => {
   it('is a valid Helm release name', () => {
     expect(TENANT_RELEASE_NAME).toBe('tenant-app');
     expect(isDns1123Label(TENANT_RELEASE_NAME)).toBe(true);
+  });
+});
+
+describe('isUuid and tenantIdOfWorkflowId', () => {
+  it('accepts a UUID of any version in either case, and nothing else', () => {
+    expect(isUuid(ID)).toBe(true);
+    expect(isUuid(ID.toUpperCase())).toBe(true);
+    for (const bad of [`${ID}x`, ` ${ID}`, ID.slice(1), ID.replace(/-/g, ''), 42, null, undefined]) expect(isUuid(bad)).toBe(false);
+  });
+
+  it('reads the tenant back from its workflow id, lowercase, and only from one', () => {
+    expect(tenantIdOfWorkflowId(workflowIdFor(ID))).toBe(ID);
+    expect(tenantIdOfWorkflowId(`tenant-${ID.toUpperCase()}`)).toBe(ID);
+    for (const other of [ID, `tenant-${ID}-x`, `bench-${ID}`, 'tenant-', undefined, 7]) expect(tenantIdOfWorkflowId(other)).toBeUndefined();
   });
 });

@@ -50,7 +50,8 @@ export interface PaymentState {
   eventAt: Date;
 }
 
-export interface TenantState {
+/** The tenant's row in `tenants`, as far as a decision reads it. */
+export interface TenantRow {
   status: TenantStatus;
   plan: string;
 }
@@ -90,7 +91,7 @@ export interface SubscriptionDecisionInput {
   /** The tenant the subscription maps to. */
   tenantId: string;
   subscription: SubscriptionState | null;
-  tenant: TenantState | null;
+  tenant: TenantRow | null;
   /** Plan recorded for a subscription whose price never named one (the column is required). */
   fallbackPlan: string;
   graceSeconds: number;
@@ -165,7 +166,7 @@ export function decideSubscription(input: SubscriptionDecisionInput): Decision {
  * for the subscription: the row follows only once the workflow has applied a change, so while an
  * upgrade is in flight a downgrade back must still be sent, though the row shows the old plan.
  */
-function planChanges(plan: string, tenant: TenantState, sub: SubscriptionState | null): boolean {
+function planChanges(plan: string, tenant: TenantRow, sub: SubscriptionState | null): boolean {
   return tenant.plan !== plan || (sub !== null && sub.plan !== plan);
 }
 
@@ -174,7 +175,7 @@ export interface OneOffDecisionInput {
   plan?: string;
   created: Date;
   payment: PaymentState | null;
-  tenant: TenantState | null;
+  tenant: TenantRow | null;
 }
 
 /** Payments of a tenant that belongs to a customer (no subscription). */

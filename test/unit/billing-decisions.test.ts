@@ -5,14 +5,14 @@ import {
   statusClass,
   type SubscriptionDecisionInput,
   type SubscriptionState,
-  type TenantState,
-} from '../../src/api/lifecycle';
+  type TenantRow,
+} from '../../src/api/billing-decisions';
 
 const T = 'c0ffee00-0000-5000-8000-000000000001';
 const at = (s: number) => new Date(Date.UTC(2026, 0, 1, 0, 0, s));
 const suspendStatuses = new Set(DEFAULT_SUSPEND_STATUSES);
 
-function input(snapshot: Partial<SubscriptionDecisionInput['snapshot']>, state: { subscription?: SubscriptionState | null; tenant?: TenantState | null; created?: Date } = {}): SubscriptionDecisionInput {
+function input(snapshot: Partial<SubscriptionDecisionInput['snapshot']>, state: { subscription?: SubscriptionState | null; tenant?: TenantRow | null; created?: Date } = {}): SubscriptionDecisionInput {
   return {
     snapshot: { id: 'sub_1', customerId: 'cus_1', status: 'active', plan: 'starter', ...snapshot },
     created: state.created ?? at(20),
@@ -26,7 +26,7 @@ function input(snapshot: Partial<SubscriptionDecisionInput['snapshot']>, state: 
 }
 
 const sub = (patch: Partial<SubscriptionState> = {}): SubscriptionState => ({ status: 'active', plan: 'starter', lastEventAt: at(10), tenantId: T, ...patch });
-const activeTenant: TenantState = { status: 'active', plan: 'starter' };
+const activeTenant: TenantRow = { status: 'active', plan: 'starter' };
 
 describe('statusClass', () => {
   it.each([
@@ -120,7 +120,7 @@ describe('decideSubscription', () => {
 });
 
 describe('decideOneOff', () => {
-  const tenant: TenantState = { status: 'active', plan: 'starter' };
+  const tenant: TenantRow = { status: 'active', plan: 'starter' };
 
   it('a payment provisions the customer\'s tenant; a newer failure suspends it', () => {
     expect(decideOneOff({ paid: true, plan: 'starter', created: at(10), payment: null, tenant: null })).toMatchObject({
