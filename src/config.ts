@@ -8,6 +8,40 @@ import { TASK_QUEUE_DEFAULT } from './contract';
 
 const PROJECT_ROOT = path.resolve(__dirname, '..');
 
+const IMAGE_REFERENCE = /^[a-z0-9][a-z0-9._\-/:]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})?$/;
+
+const toleration = z.strictObject({
+  key: z.string().optional(),
+  operator: z.enum(['Equal', 'Exists']).optional(),
+  value: z.string().optional(),
+  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+  tolerationSeconds: z.int().optional(),
+});
+
+export const placementSchema = z.strictObject({
+  nodeSelector: z.record(z.string(), z.string()).optional(),
+  tolerations: z.array(toleration).max(20).optional(),
+});
+
+/** Where tenant pods run: the tenant chart's nodeSelector and tolerations. */
+export type Placement = z.infer<typeof placementSchema>;
+
+function parsePlacement(text: string, ctx: z.RefinementCtx): Placement {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `must be JSON like {"nodeSelector":{"kind":"tenant"},"tolerations":[]} (${(err as Error).message})` });
+    return z.NEVER;
+  }
+  const parsed = placementSchema.safeParse(raw);
+  if (!parsed.success) {
+    ctx.addIssue({ code: 'custom', message: `must be {"nodeSelector":{…},"tolerations":[…]}: ${z.prettifyError(parsed.error).replace(/\n/g, ' ')}` });
+    return z.NEVER;
+  }
+  return parsed.data;
+}
+
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase letters, digits, "-")').max(63);
 export const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -26,8 +60,14 @@ const schema = z.object({
   KUBECONFIG: z.string().optional(),
   HELM_BIN: z.string().default('helm'),
   TENANT_CHART: z.string().default(path.join(PROJECT_ROOT, 'charts/tenant')),
+  /** The tenant app's image, a full reference (`registry/repo:tag` or `repo@sha256:…`); unset: the chart's. */
+  TENANT_IMAGE: z.string().regex(IMAGE_REFERENCE, 'must be an image reference, e.g. registry.example/app:1.2 or app@sha256:<64 hex>').optional(),
   TENANT_IMAGE_REPOSITORY: z.string().optional(),
   TENANT_IMAGE_TAG: z.string().optional(),
+  /** A UDP port the tenant app listens on besides HTTP (exposed on its Service); unset: none. */
+  TENANT_UDP_PORT: int(1, 65535).optional(),
+  /** Where tenant pods run: JSON `{"nodeSelector":{…},"tolerations":[…]}`; unset: anywhere. */
+  TENANT_POD_PLACEMENT: z.string().transform(parsePlacement).optional(),
   // At most 420 s: `--atomic`'s worst case (install wait + rollback wait + 60 s) must fit in the
   // 15-minute timeout of the activities that run helm.
   HELM_TIMEOUT_SECONDS: int(10, 420).default(300),
@@ -57,6 +97,23 @@ const schema = z.object({
 });
 
 export type WorkerConfig = z.infer<typeof schema>;
+
+/** An image as the tenant chart's values name it. */
+export interface ImageRef {
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+/** Splits `registry:5000/repo:tag` or `repo@sha256:…` into the tenant chart's image values (tag `latest` when absent). */
+export function parseImageReference(ref: string): ImageRef {
+  const at = ref.indexOf('@');
+  if (at >= 0) return { repository: ref.slice(0, at), digest: ref.slice(at + 1) };
+  const colon = ref.lastIndexOf(':');
+  // A colon before the last slash is a registry port, not a tag.
+  if (colon > ref.lastIndexOf('/')) return { repository: ref.slice(0, colon), tag: ref.slice(colon + 1) };
+  return { repository: ref, tag: 'latest' };
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

@@ -5,7 +5,7 @@
  */
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type State, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
-import { loadWorkerConfig, type WorkerConfig } from './config';
+import { loadWorkerConfig, parseImageReference, type WorkerConfig } from './config';
 import { helmTaskQueue } from './contract';
 import { createDb } from './db/client';
 import { createHelm, helmWorstCaseSeconds } from './helm/helm';
@@ -32,7 +32,10 @@ export function activityDepsFromConfig(config: WorkerConfig): ActivityDeps {
       ingressNamespace: config.INGRESS_NAMESPACE,
       chart: config.TENANT_CHART,
       helmTimeoutSeconds: config.HELM_TIMEOUT_SECONDS,
-      image: { repository: config.TENANT_IMAGE_REPOSITORY, tag: config.TENANT_IMAGE_TAG },
+      // TENANT_IMAGE names the whole image; the older pair overrides repository and tag alone.
+      image: config.TENANT_IMAGE ? parseImageReference(config.TENANT_IMAGE) : { repository: config.TENANT_IMAGE_REPOSITORY, tag: config.TENANT_IMAGE_TAG },
+      udpPort: config.TENANT_UDP_PORT,
+      placement: config.TENANT_POD_PLACEMENT,
     },
   };
 }

@@ -10,6 +10,7 @@ import type { Helm } from '../helm/helm';
 import { HelmError } from '../helm/helm';
 import type { Kube } from '../k8s/client';
 import { toActivityError } from '../k8s/errors';
+import type { Placement } from '../config';
 import type { Plan, PlanCatalogue } from '../plans';
 
 export interface ActivityDeps {
@@ -25,7 +26,11 @@ export interface ActivityDeps {
     /** A `pending-*` release younger than this may belong to a helm still running (default: Helm's worst case). */
     helmLockStaleSeconds?: number;
     /** Optional image override for the tenant chart (e.g. a registry mirror). */
-    image?: { repository?: string; tag?: string };
+    image?: { repository?: string; tag?: string; digest?: string };
+    /** A UDP port of the tenant app, exposed on its Service. */
+    udpPort?: number;
+    /** Where tenant pods run (the chart's nodeSelector and tolerations). */
+    placement?: Placement;
   };
   /** Source of randomness for credentials; tests may pass a deterministic one. */
   random?: (bytes: number) => Buffer;

@@ -52,7 +52,7 @@ export async function provisionDirect(deps: DirectDeps, tenantId: string, planId
     release: TENANT_RELEASE_NAME,
     namespace,
     chart: settings.chart,
-    values: tenantChartValues(tenantId, plan, false, settings.image),
+    values: tenantChartValues(tenantId, plan, false, settings),
     timeoutSeconds: settings.helmTimeoutSeconds,
   });
   return release.revision;
