@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from './contract';
+import { isIpv4Cidr } from './k8s/network-policies';
 
 const PROJECT_ROOT = path.resolve(__dirname, '..');
 
@@ -42,6 +43,29 @@ function parsePlacement(text: string, ctx: z.RefinementCtx): Placement {
   return parsed.data;
 }
 
+const cidrList = z
+  .string()
+  .transform((v) => v.split(',').map((c) => c.trim()).filter(Boolean))
+  .pipe(z.array(z.string().refine(isIpv4Cidr, 'must be comma-separated IPv4 CIDRs, e.g. 10.96.0.0/12,10.244.0.0/16')));
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
+
+/** `k=v,k2=v2` as matchLabels. */
+function parseSelector(text: string, ctx: z.RefinementCtx): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const [key, value] = eq < 0 ? [part, undefined] : [part.slice(0, eq), part.slice(eq + 1)];
+    if (value === undefined || !LABEL_KEY.test(key) || key.length > 317 || !LABEL_VALUE.test(value) || value.length > 63) {
+      ctx.addIssue({ code: 'custom', message: `must be label=value pairs separated by commas, e.g. app.kubernetes.io/name=ingress-nginx (bad: ${JSON.stringify(part.slice(0, 80))})` });
+      return z.NEVER;
+    }
+    labels[key] = value;
+  }
+  return labels;
+}
+
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase letters, digits, "-")').max(63);
 export const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
@@ -72,6 +96,12 @@ const schema = z.object({
   // 15-minute timeout of the activities that run helm.
   HELM_TIMEOUT_SECONDS: int(10, 420).default(300),
   INGRESS_NAMESPACE: dnsLabel.default('ingress-nginx'),
+  /** Labels of the ingress controller's pods (`k=v,k2=v2`): only they may reach a tenant's app port. */
+  INGRESS_POD_SELECTOR: z.string().transform(parseSelector).default({ 'app.kubernetes.io/name': 'ingress-nginx' }),
+  /** The cluster's pod, Service and node ranges: never "internet" for a plan with internet egress. */
+  CLUSTER_POD_CIDRS: cidrList.default(['10.244.0.0/16']),
+  CLUSTER_SERVICE_CIDRS: cidrList.default(['10.96.0.0/12']),
+  CLUSTER_NODE_CIDRS: cidrList.default([]),
   NAMESPACE_PREFIX: dnsLabel.max(26).default('tenant'),
   K8S_QPS: z.coerce.number().positive().default(50),
   K8S_BURST: int(1, 1000).default(100),

@@ -11,6 +11,7 @@ import { createDb } from './db/client';
 import { createHelm, helmWorstCaseSeconds } from './helm/helm';
 import { createReadinessWaiter } from './helm/readiness';
 import { createKube, loadKubeConfig } from './k8s/client';
+import { TENANT_APP_PORT } from './k8s/network-policies';
 import { watcherFor } from './k8s/watch';
 import { loadPlanCatalogue } from './plans';
 import { createLogger, temporalLogger } from './logging';
@@ -30,6 +31,11 @@ export function activityDepsFromConfig(config: WorkerConfig): ActivityDeps {
     settings: {
       namespacePrefix: config.NAMESPACE_PREFIX,
       ingressNamespace: config.INGRESS_NAMESPACE,
+      network: {
+        clusterCidrs: [...config.CLUSTER_POD_CIDRS, ...config.CLUSTER_SERVICE_CIDRS, ...config.CLUSTER_NODE_CIDRS],
+        ingressPodSelector: config.INGRESS_POD_SELECTOR,
+        appPort: TENANT_APP_PORT,
+      },
       chart: config.TENANT_CHART,
       helmTimeoutSeconds: config.HELM_TIMEOUT_SECONDS,
       // TENANT_IMAGE names the whole image; the older pair overrides repository and tag alone.

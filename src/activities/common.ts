@@ -11,6 +11,7 @@ import { HelmError } from '../helm/helm';
 import type { Kube } from '../k8s/client';
 import { toActivityError } from '../k8s/errors';
 import type { Placement } from '../config';
+import type { NetworkSettings } from '../k8s/network-policies';
 import type { Plan, PlanCatalogue } from '../plans';
 
 export interface ActivityDeps {
@@ -21,6 +22,8 @@ export interface ActivityDeps {
   settings: {
     namespacePrefix: string;
     ingressNamespace: string;
+    /** The cluster's ranges and the ingress controller's pods, for the network policies (default: DEFAULT_NETWORK_SETTINGS). */
+    network?: NetworkSettings;
     chart: string;
     helmTimeoutSeconds: number;
     /** A `pending-*` release younger than this may belong to a helm still running (default: Helm's worst case). */

@@ -190,6 +190,8 @@ export class Lifecycle {
     const limits = async () => {
       await outlast('changePlan', () => quick.ensureNamespace({ ...ref, plan }));
       await outlast('changePlan', () => quick.applyResourceLimits({ ...ref, plan }));
+      // The plan says what the tenant may reach (egress); runs recorded before replay without it.
+      if (patched('plan-network-policies')) await outlast('changePlan', () => quick.applyNetworkPolicies({ ...ref, plan }));
     };
     // A downgrade shrinks the app before lowering the quota it must fit in; an upgrade the reverse.
     const order = await quick.planChangeOrder({ from: progress.plan, to: plan });

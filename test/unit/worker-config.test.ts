@@ -100,6 +100,20 @@ describe('the tenant app settings', () => {
     expect(parseImageReference(ref)).toEqual(want);
   });
 
+  it('reads the cluster ranges and the ingress controller selector', () => {
+    expect(loadWorkerConfig(valid)).toMatchObject({
+      CLUSTER_POD_CIDRS: ['10.244.0.0/16'],
+      CLUSTER_SERVICE_CIDRS: ['10.96.0.0/12'],
+      CLUSTER_NODE_CIDRS: [],
+      INGRESS_POD_SELECTOR: { 'app.kubernetes.io/name': 'ingress-nginx' },
+    });
+    expect(
+      loadWorkerConfig({ ...valid, CLUSTER_POD_CIDRS: '10.88.0.0/16, 10.89.0.0/16', CLUSTER_NODE_CIDRS: '198.51.100.0/24', INGRESS_POD_SELECTOR: 'app=edge,tier=front' }),
+    ).toMatchObject({ CLUSTER_POD_CIDRS: ['10.88.0.0/16', '10.89.0.0/16'], CLUSTER_NODE_CIDRS: ['198.51.100.0/24'], INGRESS_POD_SELECTOR: { app: 'edge', tier: 'front' } });
+    expect(() => loadWorkerConfig({ ...valid, CLUSTER_SERVICE_CIDRS: '10.96.0.0' })).toThrow(/^invalid configuration:\n {2}CLUSTER_SERVICE_CIDRS/);
+    expect(() => loadWorkerConfig({ ...valid, INGRESS_POD_SELECTOR: 'app' })).toThrow(/^invalid configuration:\n {2}INGRESS_POD_SELECTOR: must be label=value/);
+  });
+
   it('passes only the settings that are set to the tenant chart', () => {
     const plan = loadPlanCatalogue().get('starter');
     const bare = tenantChartValues('t1', plan, false);
