@@ -102,6 +102,13 @@ const schema = z.object({
   CLUSTER_POD_CIDRS: cidrList.default(['10.244.0.0/16']),
   CLUSTER_SERVICE_CIDRS: cidrList.default(['10.96.0.0/12']),
   CLUSTER_NODE_CIDRS: cidrList.default([]),
+  /** The per-tenant isolation check after deployApp: needs nodes that run pods and enforce policies (off on kwok). */
+  ISOLATION_CHECK: z.enum(['on', 'off'], { error: 'must be on or off' }).default('off').transform((v) => v === 'on'),
+  ISOLATION_SENTINEL_NAMESPACE: dnsLabel.default('tenant-provisioner-sentinel'),
+  ISOLATION_SENTINEL_SELECTOR: z.string().min(1).default('app.kubernetes.io/name=isolation-sentinel'),
+  ISOLATION_PROBE_COMMAND: z.string().default('/tenant-app probe').transform((v) => v.split(/\s+/).filter(Boolean)),
+  /** How long a probe that must be denied waits for the dropped packet. */
+  ISOLATION_DENIED_TIMEOUT_MS: int(100, 5_000).default(500),
   NAMESPACE_PREFIX: dnsLabel.max(26).default('tenant'),
   K8S_QPS: z.coerce.number().positive().default(50),
   K8S_BURST: int(1, 1000).default(100),

@@ -11,6 +11,8 @@ import { HelmError } from '../helm/helm';
 import type { Kube } from '../k8s/client';
 import { toActivityError } from '../k8s/errors';
 import type { Placement } from '../config';
+import type { PodExec } from '../isolation/exec';
+import type { IsolationCheckSettings } from './isolation';
 import type { NetworkSettings } from '../k8s/network-policies';
 import type { Plan, PlanCatalogue } from '../plans';
 
@@ -34,7 +36,11 @@ export interface ActivityDeps {
     udpPort?: number;
     /** Where tenant pods run (the chart's nodeSelector and tolerations). */
     placement?: Placement;
+    /** The per-tenant isolation check after deployApp; absent: off (e.g. a kwok-only cluster, where nothing runs). */
+    isolationCheck?: IsolationCheckSettings;
   };
+  /** Runs a command in a pod (the isolation check's probes). */
+  exec?: PodExec;
   /** Source of randomness for credentials; tests may pass a deterministic one. */
   random?: (bytes: number) => Buffer;
 }

@@ -138,7 +138,8 @@ const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_RE
       await kube.apply<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'tenant-provisioner.dev/test': 'isolation' } } });
     }
     await kube.apply(appPod(ingressNs, 'controller', { ...DEFAULT_NETWORK_SETTINGS.ingressPodSelector }));
-    await kube.apply(appPod(strangerNs, 'stranger', { app: 'stranger' }));
+    // The stranger doubles as the per-tenant check's sentinel: a namespace of no tenant.
+    await kube.apply(appPod(strangerNs, 'stranger', { 'app.kubernetes.io/name': 'isolation-sentinel' }));
     outside.up(binary);
   }, 60_000);
 
@@ -159,6 +160,14 @@ const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_RE
         image: { repository: IMAGE.slice(0, IMAGE.lastIndexOf(':')), tag: IMAGE.slice(IMAGE.lastIndexOf(':') + 1) },
         udpPort: 8081,
         placement: { nodeSelector: PLACEMENT.nodeSelector, tolerations: PLACEMENT.tolerations as NonNullable<NonNullable<ActivityDeps['settings']['placement']>['tolerations']> },
+        isolationCheck: {
+          sentinelNamespace: strangerNs,
+          sentinelSelector: 'app.kubernetes.io/name=isolation-sentinel',
+          sentinelPort: 8080,
+          probeCommand: ['/tenant-app', 'probe'],
+          deniedTimeoutMs: 500,
+          smokeAttempts: 8,
+        },
         network: {
           ...DEFAULT_NETWORK_SETTINGS,
           // The real node's pods, Services, and node addresses (the API server's endpoint among them).
@@ -170,6 +179,9 @@ const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_RE
       { id: newTenantId(), plan: 'starter' },
       { id: newTenantId(), plan: 'pro' },
     ];
+    deps.exec = exec;
+    // The sentinel must be up before the workflow's check looks for it.
+    await eventually(async () => (await kube.list<V1Pod>('v1', 'Pod', strangerNs)).some((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')), 60_000, 'the sentinel pod ready');
     await withWorker({ taskQueue, workflowsPath, activities: createActivities(deps) }, async () => {
       const handles = await Promise.all(
         tenants.map((t) =>
@@ -197,6 +209,16 @@ const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_RE
           });
           console.log(`isolation of tenant A = ${t.plan} (${namespaces[i]}), B = the other:\n${formatTable(cells)}`);
           tables.push({ plan: t.plan, cells });
+        }
+        // The per-tenant check ran in the workflow: verified, in the status, within a second.
+        for (const t of tenants) {
+          const row = await db.tenant.findUniqueOrThrow({ where: { id: t.id } });
+          expect((row.metadata as { isolation?: { status?: string } }).isolation?.status).toBe('verified');
+          const steps = await db.tenantStep.findMany({ where: { tenantId: t.id, step: 'verifyIsolation' }, orderBy: { id: 'asc' } });
+          expect(steps.map((s) => s.phase)).toEqual(['started', 'succeeded']);
+          const tookMs = steps[1]!.createdAt.getTime() - steps[0]!.createdAt.getTime();
+          console.log(`verifyIsolation of the ${t.plan} tenant took ${tookMs} ms`);
+          expect(tookMs).toBeLessThanOrEqual(1_000);
         }
         for (const { plan, cells } of tables) {
           expect(cells.length).toBeGreaterThanOrEqual(18);
