@@ -43,8 +43,10 @@ export function isolationActivities(deps: ActivityDeps, kit: StepKit) {
         let subject;
         let sentinel;
         try {
-          subject = await tenantEndpoints(kube, input.namespace, 'tenant', () => 'none');
-          sentinel = await readyPod(kube, check.sentinelNamespace, check.sentinelSelector);
+          [subject, sentinel] = await Promise.all([
+            tenantEndpoints(kube, input.namespace, 'tenant', () => 'none'),
+            readyPod(kube, check.sentinelNamespace, check.sentinelSelector),
+          ]);
         } catch (err) {
           if (err instanceof NotProbeable) throw ApplicationFailure.retryable(`cannot check tenant ${input.tenantId}'s isolation: ${err.message}`, 'IsolationUnchecked');
           throw err;

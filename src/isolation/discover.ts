@@ -29,14 +29,16 @@ export class NotProbeable extends Error {
 
 /** A tenant's ready app pod and its Service, by the tenant's namespace. */
 export async function tenantEndpoints(kube: Kube, namespace: string, label: string, egressOf: (plan: string) => Egress): Promise<TenantEndpoints> {
-  const ns = await kube.read<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', name: namespace });
+  const selector = `app.kubernetes.io/instance=${TENANT_RELEASE_NAME}`;
+  const [ns, pod, services] = await Promise.all([
+    kube.read<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', name: namespace }),
+    readyPod(kube, namespace, selector),
+    kube.list<V1Service>('v1', 'Service', namespace, selector),
+  ]);
   if (!ns) throw new NotProbeable(`namespace ${namespace} does not exist`);
   const labels = ns.metadata?.labels ?? {};
   if (labels[LABEL_MANAGED_BY] !== MANAGED_BY || !labels[LABEL_TENANT_ID]) throw new NotProbeable(`namespace ${namespace} is not a tenant namespace of the provisioner`);
-  const selector = `app.kubernetes.io/instance=${TENANT_RELEASE_NAME}`;
-  const pod = await readyPod(kube, namespace, selector);
   if (!pod) throw new NotProbeable(`no ready pod of ${TENANT_RELEASE_NAME} in ${namespace}: the app must run (on a node that enforces NetworkPolicies) to be probed`);
-  const services = await kube.list<V1Service>('v1', 'Service', namespace, selector);
   const svc = services.find((s) => s.spec?.clusterIP && s.spec.clusterIP !== 'None');
   if (!svc) throw new NotProbeable(`no Service of ${TENANT_RELEASE_NAME} with a cluster IP in ${namespace}`);
   const port = (name: string) => svc.spec?.ports?.find((p) => p.name === name)?.port;

@@ -165,7 +165,7 @@ const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_RE
           sentinelSelector: 'app.kubernetes.io/name=isolation-sentinel',
           sentinelPort: 8080,
           probeCommand: ['/tenant-app', 'probe'],
-          deniedTimeoutMs: 500,
+          deniedTimeoutMs: 300,
           smokeAttempts: 8,
         },
         network: {
