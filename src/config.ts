@@ -108,7 +108,7 @@ const schema = z.object({
   ISOLATION_SENTINEL_SELECTOR: z.string().min(1).default('app.kubernetes.io/name=isolation-sentinel'),
   ISOLATION_PROBE_COMMAND: z.string().default('/tenant-app probe').transform((v) => v.split(/\s+/).filter(Boolean)),
   /** How long a probe that must be denied waits for the dropped packet. */
-  ISOLATION_DENIED_TIMEOUT_MS: int(100, 5_000).default(300),
+  ISOLATION_DENIED_TIMEOUT_MS: int(100, 5_000).default(250),
   NAMESPACE_PREFIX: dnsLabel.max(26).default('tenant'),
   K8S_QPS: z.coerce.number().positive().default(50),
   K8S_BURST: int(1, 1000).default(100),
