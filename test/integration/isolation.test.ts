@@ -15,6 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { V1Namespace, V1Pod, V1Toleration } from '@kubernetes/client-node';
 import { createActivities } from '../../src/activities';
+import { run as runTenantctl } from '../../src/cli/tenantctl';
 import type { ActivityDeps } from '../../src/activities/common';
 import { deprovisionSignal, statusQuery, tenantWorkflowId } from '../../src/contract';
 import { createPodExec, formatTable, verifyTenantIsolation, type Cell } from '../../src/isolation';
@@ -210,6 +211,18 @@ const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_RE
           console.log(`isolation of tenant A = ${t.plan} (${namespaces[i]}), B = the other:\n${formatTable(cells)}`);
           tables.push({ plan: t.plan, cells });
         }
+        // The operator's command gives the same verdict for a live tenant.
+        const out: string[] = [];
+        const code = await runTenantctl(['verify-isolation', tenants[0]!.id, '--ingress-namespace', ingressNs, '--stranger', strangerNs, '--outside', `${outside.ip}:8080`], {
+          out: (l) => out.push(l),
+          err: (l) => out.push(l),
+          env: { KUBECONFIG: env('KUBECONFIG') },
+          sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+        });
+        console.log(`tenantctl verify-isolation ${tenants[0]!.id} (exit ${code}):\n${out.join('\n')}`);
+        expect(code).toBe(0);
+        expect(out.join('\n')).toMatch(/^(\d+)\/\1 cells as expected$/m);
+
         // The per-tenant check ran in the workflow: verified, in the status, within a second.
         for (const t of tenants) {
           const row = await db.tenant.findUniqueOrThrow({ where: { id: t.id } });
