@@ -5,9 +5,67 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from './contract';
+import { isIpv4Cidr } from './k8s/network-policies';
 import { issueText, zodIssues } from './validation';
 
 const PROJECT_ROOT = path.resolve(__dirname, '..');
+
+const IMAGE_REFERENCE = /^[a-z0-9][a-z0-9._\-/:]*[a-z0-9](:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})?$/;
+
+const toleration = z.strictObject({
+  key: z.string().optional(),
+  operator: z.enum(['Equal', 'Exists']).optional(),
+  value: z.string().optional(),
+  effect: z.enum(['NoSchedule', 'PreferNoSchedule', 'NoExecute']).optional(),
+  tolerationSeconds: z.int().optional(),
+});
+
+export const placementSchema = z.strictObject({
+  nodeSelector: z.record(z.string(), z.string()).optional(),
+  tolerations: z.array(toleration).max(20).optional(),
+});
+
+/** Where tenant pods run: the tenant chart's nodeSelector and tolerations. */
+export type Placement = z.infer<typeof placementSchema>;
+
+function parsePlacement(text: string, ctx: z.RefinementCtx): Placement {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `must be JSON like {"nodeSelector":{"kind":"tenant"},"tolerations":[]} (${(err as Error).message})` });
+    return z.NEVER;
+  }
+  const parsed = placementSchema.safeParse(raw);
+  if (!parsed.success) {
+    ctx.addIssue({ code: 'custom', message: `must be {"nodeSelector":{…},"tolerations":[…]}: ${z.prettifyError(parsed.error).replace(/\n/g, ' ')}` });
+    return z.NEVER;
+  }
+  return parsed.data;
+}
+
+const cidrList = z
+  .string()
+  .transform((v) => v.split(',').map((c) => c.trim()).filter(Boolean))
+  .pipe(z.array(z.string().refine(isIpv4Cidr, 'must be comma-separated IPv4 CIDRs, e.g. 10.96.0.0/12,10.244.0.0/16')));
+
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
+
+/** `k=v,k2=v2` as matchLabels. */
+function parseSelector(text: string, ctx: z.RefinementCtx): Record<string, string> {
+  const labels: Record<string, string> = {};
+  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const eq = part.indexOf('=');
+    const [key, value] = eq < 0 ? [part, undefined] : [part.slice(0, eq), part.slice(eq + 1)];
+    if (value === undefined || !LABEL_KEY.test(key) || key.length > 317 || !LABEL_VALUE.test(value) || value.length > 63) {
+      ctx.addIssue({ code: 'custom', message: `must be label=value pairs separated by commas, e.g. app.kubernetes.io/name=ingress-nginx (bad: ${JSON.stringify(part.slice(0, 80))})` });
+      return z.NEVER;
+    }
+    labels[key] = value;
+  }
+  return labels;
+}
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase letters, digits, "-")').max(63);
 export const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
@@ -27,12 +85,31 @@ const schema = z.object({
   KUBECONFIG: z.string().optional(),
   HELM_BIN: z.string().default('helm'),
   TENANT_CHART: z.string().default(path.join(PROJECT_ROOT, 'charts/tenant')),
+  /** The tenant app's image, a full reference (`registry/repo:tag` or `repo@sha256:…`); unset: the chart's. */
+  TENANT_IMAGE: z.string().regex(IMAGE_REFERENCE, 'must be an image reference, e.g. registry.example/app:1.2 or app@sha256:<64 hex>').optional(),
   TENANT_IMAGE_REPOSITORY: z.string().optional(),
   TENANT_IMAGE_TAG: z.string().optional(),
+  /** A UDP port the tenant app listens on besides HTTP (exposed on its Service); unset: none. */
+  TENANT_UDP_PORT: int(1, 65535).optional(),
+  /** Where tenant pods run: JSON `{"nodeSelector":{…},"tolerations":[…]}`; unset: anywhere. */
+  TENANT_POD_PLACEMENT: z.string().transform(parsePlacement).optional(),
   // At most 420 s: `--atomic`'s worst case (install wait + rollback wait + 60 s) must fit in the
   // 15-minute timeout of the activities that run helm.
   HELM_TIMEOUT_SECONDS: int(10, 420).default(300),
   INGRESS_NAMESPACE: dnsLabel.default('ingress-nginx'),
+  /** Labels of the ingress controller's pods (`k=v,k2=v2`): only they may reach a tenant's app port. */
+  INGRESS_POD_SELECTOR: z.string().transform(parseSelector).default({ 'app.kubernetes.io/name': 'ingress-nginx' }),
+  /** The cluster's pod, Service and node ranges: never "internet" for a plan with internet egress. */
+  CLUSTER_POD_CIDRS: cidrList.default(['10.244.0.0/16']),
+  CLUSTER_SERVICE_CIDRS: cidrList.default(['10.96.0.0/12']),
+  CLUSTER_NODE_CIDRS: cidrList.default([]),
+  /** The per-tenant isolation check after deployApp: needs nodes that run pods and enforce policies (off on kwok). */
+  ISOLATION_CHECK: z.enum(['on', 'off'], { error: 'must be on or off' }).default('off').transform((v) => v === 'on'),
+  ISOLATION_SENTINEL_NAMESPACE: dnsLabel.default('tenant-provisioner-sentinel'),
+  ISOLATION_SENTINEL_SELECTOR: z.string().min(1).default('app.kubernetes.io/name=isolation-sentinel'),
+  ISOLATION_PROBE_COMMAND: z.string().default('/tenant-app probe').transform((v) => v.split(/\s+/).filter(Boolean)),
+  /** How long a probe that must be denied waits for the dropped packet. */
+  ISOLATION_DENIED_TIMEOUT_MS: int(100, 5_000).default(250),
   NAMESPACE_PREFIX: dnsLabel.max(26).default('tenant'),
   K8S_QPS: z.coerce.number().positive().default(50),
   K8S_BURST: int(1, 1000).default(100),
@@ -58,6 +135,23 @@ const schema = z.object({
 });
 
 export type WorkerConfig = z.infer<typeof schema>;
+
+/** An image as the tenant chart's values name it. */
+export interface ImageRef {
+  repository: string;
+  tag?: string;
+  digest?: string;
+}
+
+/** Splits `registry:5000/repo:tag` or `repo@sha256:…` into the tenant chart's image values (tag `latest` when absent). */
+export function parseImageReference(ref: string): ImageRef {
+  const at = ref.indexOf('@');
+  if (at >= 0) return { repository: ref.slice(0, at), digest: ref.slice(at + 1) };
+  const colon = ref.lastIndexOf(':');
+  // A colon before the last slash is a registry port, not a tag.
+  if (colon > ref.lastIndexOf('/')) return { repository: ref.slice(0, colon), tag: ref.slice(colon + 1) };
+  return { repository: ref, tag: 'latest' };
+}
 
 export class ConfigError extends Error {
   override name = 'ConfigError';

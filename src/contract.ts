@@ -117,6 +117,8 @@ export interface TenantProgress {
   deprovisionAt?: string;
   /** Set while a lifecycle change is failing and being retried. */
   condition?: TenantCondition;
+  /** The last isolation check by traffic that passed (absent: not checked, e.g. switched off). */
+  isolation?: { status: 'verified'; at: string };
 }
 
 export interface ProvisionTenantResult {

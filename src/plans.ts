@@ -3,6 +3,7 @@
  * (ResourceQuota, LimitRange, the tenant application's Helm values) reads it from here.
  */
 import { z } from 'zod';
+import type { Egress } from './k8s/network-policies';
 import { issueText, zodIssues } from './validation';
 
 export interface Plan {
@@ -35,6 +36,12 @@ export interface Plan {
     limitsCpu: string;
     limitsMemory: string;
   };
+  /**
+   * What the tenant's pods may reach outside the cluster besides DNS: `none`, or `internet`
+   * (any address but the cluster's own ranges, the private ranges and link-local, see
+   * k8s/network-policies.ts). Catalogues that leave it out get `none`.
+   */
+  egress: Egress;
   /**
    * Which Stripe Prices select this plan. Without it, a Price whose `lookup_key` is the plan id
    * selects it; `metadata.plan` on the Price or its Product always may.
@@ -89,6 +96,7 @@ const STARTER: Plan = {
     maxMemory: '512Mi',
   },
   app: { replicas: 1, requestsCpu: '50m', requestsMemory: '64Mi', limitsCpu: '200m', limitsMemory: '128Mi' },
+  egress: 'none',
 };
 
 const PRO: Plan = {
@@ -115,6 +123,7 @@ const PRO: Plan = {
     maxMemory: '4Gi',
   },
   app: { replicas: 2, requestsCpu: '250m', requestsMemory: '256Mi', limitsCpu: '1', limitsMemory: '1Gi' },
+  egress: 'internet',
 };
 
 const ENTERPRISE: Plan = {
@@ -141,6 +150,7 @@ const ENTERPRISE: Plan = {
     maxMemory: '8Gi',
   },
   app: { replicas: 3, requestsCpu: '500m', requestsMemory: '512Mi', limitsCpu: '2', limitsMemory: '2Gi' },
+  egress: 'internet',
 };
 
 function deepFreeze<T>(value: T): T {
@@ -318,6 +328,7 @@ const planSchema: z.ZodType<Plan> = z.strictObject({
     limitsCpu: quantity,
     limitsMemory: quantity,
   }),
+  egress: z.enum(['none', 'internet']).default('none'),
   stripe: z
     .strictObject({
       lookupKeys: z.array(z.string().min(1).max(200)).max(50).optional(),

@@ -5,12 +5,14 @@
  */
 import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type State, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
-import { loadWorkerConfig, type WorkerConfig } from './config';
+import { loadWorkerConfig, parseImageReference, type WorkerConfig } from './config';
 import { helmTaskQueue } from './contract';
 import { createDb } from './db/client';
 import { createHelm, helmWorstCaseSeconds } from './helm/helm';
 import { createReadinessWaiter } from './helm/readiness';
+import { createPodExec } from './isolation/exec';
 import { createKube, loadKubeConfig } from './k8s/client';
+import { TENANT_APP_PORT } from './k8s/network-policies';
 import { watcherFor } from './k8s/watch';
 import { loadPlanCatalogue } from './plans';
 import { createLogger, temporalLogger } from './logging';
@@ -27,12 +29,33 @@ export function activityDepsFromConfig(config: WorkerConfig): ActivityDeps {
     }),
     helm: createHelm({ binary: config.HELM_BIN, kubeconfig: config.KUBECONFIG, readiness: createReadinessWaiter(watcherFor(kc)) }),
     plans: loadPlanCatalogue(config.PLANS_JSON),
+    ...(config.ISOLATION_CHECK ? { exec: createPodExec(kc) } : {}),
     settings: {
       namespacePrefix: config.NAMESPACE_PREFIX,
       ingressNamespace: config.INGRESS_NAMESPACE,
+      network: {
+        clusterCidrs: [...config.CLUSTER_POD_CIDRS, ...config.CLUSTER_SERVICE_CIDRS, ...config.CLUSTER_NODE_CIDRS],
+        ingressPodSelector: config.INGRESS_POD_SELECTOR,
+        appPort: TENANT_APP_PORT,
+      },
       chart: config.TENANT_CHART,
       helmTimeoutSeconds: config.HELM_TIMEOUT_SECONDS,
-      image: { repository: config.TENANT_IMAGE_REPOSITORY, tag: config.TENANT_IMAGE_TAG },
+      // TENANT_IMAGE names the whole image; the older pair overrides repository and tag alone.
+      image: config.TENANT_IMAGE ? parseImageReference(config.TENANT_IMAGE) : { repository: config.TENANT_IMAGE_REPOSITORY, tag: config.TENANT_IMAGE_TAG },
+      udpPort: config.TENANT_UDP_PORT,
+      placement: config.TENANT_POD_PLACEMENT,
+      ...(config.ISOLATION_CHECK
+        ? {
+            isolationCheck: {
+              sentinelNamespace: config.ISOLATION_SENTINEL_NAMESPACE,
+              sentinelSelector: config.ISOLATION_SENTINEL_SELECTOR,
+              sentinelPort: TENANT_APP_PORT,
+              probeCommand: config.ISOLATION_PROBE_COMMAND,
+              deniedTimeoutMs: config.ISOLATION_DENIED_TIMEOUT_MS,
+              smokeAttempts: 8,
+            },
+          }
+        : {}),
     },
   };
 }

@@ -25,7 +25,15 @@ export function planChangeOrder(from: Plan, to: Plan): PlanChangeOrder {
 }
 
 /** The tenant chart's values: the release as the tenant's plan wants it (0 replicas when suspended). */
-export function tenantChartValues(tenantId: string, p: Plan, suspended: boolean, image?: ActivityDeps['settings']['image']): Record<string, unknown> {
+export function tenantChartValues(
+  tenantId: string,
+  p: Plan,
+  suspended: boolean,
+  settings: Pick<ActivityDeps['settings'], 'image' | 'udpPort' | 'placement'> = {},
+): Record<string, unknown> {
+  const { image, udpPort, placement } = settings;
+  // Only what is set: values the release does not need stay out, so they never count as drift.
+  const imageValues = Object.fromEntries(Object.entries(image ?? {}).filter(([, v]) => !!v));
   return {
     tenant: { id: tenantId, plan: p.id },
     replicaCount: suspended ? 0 : p.app.replicas,
@@ -34,7 +42,10 @@ export function tenantChartValues(tenantId: string, p: Plan, suspended: boolean,
       limits: { cpu: p.app.limitsCpu, memory: p.app.limitsMemory },
     },
     existingSecret: TENANT_SECRET_NAME,
-    ...(image?.repository || image?.tag ? { image: { ...(image.repository ? { repository: image.repository } : {}), ...(image.tag ? { tag: image.tag } : {}) } } : {}),
+    ...(Object.keys(imageValues).length ? { image: imageValues } : {}),
+    ...(udpPort ? { udpPort } : {}),
+    ...(placement?.nodeSelector && Object.keys(placement.nodeSelector).length ? { nodeSelector: placement.nodeSelector } : {}),
+    ...(placement?.tolerations?.length ? { tolerations: placement.tolerations } : {}),
   };
 }
 
@@ -59,7 +70,7 @@ export function appActivities(deps: ActivityDeps, kit: StepKit) {
     return undefined;
   }
 
-  const chartValues = (tenantId: string, p: Plan, suspended: boolean) => tenantChartValues(tenantId, p, suspended, settings.image);
+  const chartValues = (tenantId: string, p: Plan, suspended: boolean) => tenantChartValues(tenantId, p, suspended, settings);
 
   const lockStaleSeconds = settings.helmLockStaleSeconds ?? helmWorstCaseSeconds(settings.helmTimeoutSeconds);
 

@@ -10,6 +10,10 @@ import type { Helm } from '../helm/helm';
 import { HelmError } from '../helm/helm';
 import type { Kube } from '../k8s/client';
 import { toActivityError } from '../k8s/errors';
+import type { Placement } from '../config';
+import type { PodExec } from '../isolation/exec';
+import type { IsolationCheckSettings } from './isolation';
+import type { NetworkSettings } from '../k8s/network-policies';
 import type { Plan, PlanCatalogue } from '../plans';
 
 export interface ActivityDeps {
@@ -20,13 +24,23 @@ export interface ActivityDeps {
   settings: {
     namespacePrefix: string;
     ingressNamespace: string;
+    /** The cluster's ranges and the ingress controller's pods, for the network policies (default: DEFAULT_NETWORK_SETTINGS). */
+    network?: NetworkSettings;
     chart: string;
     helmTimeoutSeconds: number;
     /** A `pending-*` release younger than this may belong to a helm still running (default: Helm's worst case). */
     helmLockStaleSeconds?: number;
     /** Optional image override for the tenant chart (e.g. a registry mirror). */
-    image?: { repository?: string; tag?: string };
+    image?: { repository?: string; tag?: string; digest?: string };
+    /** A UDP port of the tenant app, exposed on its Service. */
+    udpPort?: number;
+    /** Where tenant pods run (the chart's nodeSelector and tolerations). */
+    placement?: Placement;
+    /** The per-tenant isolation check after deployApp; absent: off (e.g. a kwok-only cluster, where nothing runs). */
+    isolationCheck?: IsolationCheckSettings;
   };
+  /** Runs a command in a pod (the isolation check's probes). */
+  exec?: PodExec;
   /** Source of randomness for credentials; tests may pass a deterministic one. */
   random?: (bytes: number) => Buffer;
 }

@@ -15,6 +15,7 @@
 import { appActivities } from './app';
 import { createStepKit, type ActivityDeps } from './common';
 import { credentialsActivities } from './credentials';
+import { isolationActivities } from './isolation';
 import { namespaceActivities } from './namespace';
 import { tenantRowActivities } from './tenant-row';
 
@@ -27,6 +28,7 @@ export function createActivities(deps: ActivityDeps) {
     ...namespaceActivities(deps, kit),
     ...credentialsActivities(deps, kit),
     ...appActivities(deps, kit),
+    ...isolationActivities(deps, kit),
   };
 }
 

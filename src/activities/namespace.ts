@@ -45,10 +45,14 @@ export function namespaceActivities(deps: ActivityDeps, kit: StepKit) {
       });
     },
 
-    /** Step 4: default-deny plus the few allowed paths (same namespace, DNS, ingress controller). */
+    /**
+     * Step 4: default-deny plus the few allowed paths (same namespace, DNS, ingress controller,
+     * internet egress as the plan says). Also run on a plan change, whose egress may differ.
+     */
     async applyNetworkPolicies(input: TenantRef & { plan: string }): Promise<void> {
+      const p = plan(input.plan);
       await step(input.tenantId, 'applyNetworkPolicies', async () => {
-        const policies = buildNetworkPolicies({ ...input, ingressNamespace: settings.ingressNamespace });
+        const policies = buildNetworkPolicies({ ...input, plan: p.id, egress: p.egress, ingressNamespace: settings.ingressNamespace, network: settings.network });
         for (const np of policies) {
           await k8s(`apply NetworkPolicy ${input.namespace}/${np.metadata?.name}`, () => kube.apply(np));
         }

@@ -84,6 +84,10 @@ export const tenantView = z
     lastError: z.string().nullable(),
     deprovisionAt: z.string().optional().meta({ description: 'When a requested deprovision will run (grace period).' }),
     condition: condition.optional(),
+    isolation: z
+      .object({ status: z.literal('verified'), at: z.string() })
+      .optional()
+      .meta({ description: 'The last per-tenant isolation check by traffic that passed; a failing one is the provisioning failure (lastError). Absent where the check is off.' }),
     createdAt: z.string(),
     updatedAt: z.string(),
     source: z.enum(['temporal', 'postgres']).meta({ description: "Where status and progress were read: the live workflow, or PostgreSQL's mirror." }),

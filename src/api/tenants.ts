@@ -83,6 +83,13 @@ function conditionOf(row: Tenant, live: TenantProgress | undefined): { condition
   return c && typeof c === 'object' && !Array.isArray(c) ? { condition: c as Record<string, unknown> } : {};
 }
 
+/** The last isolation check that passed: from the live query, else as the activity recorded it. */
+function isolationOf(row: Tenant, live: TenantProgress | undefined): { isolation?: { status: 'verified'; at: string } } {
+  if (live?.isolation) return { isolation: { ...live.isolation } };
+  const i = (row.metadata as { isolation?: { status?: unknown; at?: unknown } } | null)?.isolation;
+  return i?.status === 'verified' && typeof i.at === 'string' ? { isolation: { status: 'verified', at: i.at } } : {};
+}
+
 function view(row: Tenant, steps: string[], live: TenantProgress | undefined): TenantView {
   const completed = live ? [...live.completedSteps] : steps;
   return {
@@ -96,6 +103,7 @@ function view(row: Tenant, steps: string[], live: TenantProgress | undefined): T
     lastError: live?.lastError ? `${live.lastError.step} failed: ${live.lastError.message}` : row.lastError,
     ...deprovisionDeadline(row, live),
     ...conditionOf(row, live),
+    ...isolationOf(row, live),
     createdAt: row.createdAt.toISOString(),
     updatedAt: (live ? new Date(Math.max(row.updatedAt.getTime(), Date.parse(live.updatedAt) || 0)) : row.updatedAt).toISOString(),
     source: live ? 'temporal' : 'postgres',

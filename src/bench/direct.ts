@@ -41,7 +41,7 @@ export async function provisionDirect(deps: DirectDeps, tenantId: string, planId
   const plan = deps.plans.get(planId);
   const namespace = tenantNamespace(tenantId, settings.namespacePrefix);
   await kube.apply(buildNamespace({ name: namespace, tenantId, plan: plan.id }));
-  for (const np of buildNetworkPolicies({ namespace, tenantId, plan: plan.id, ingressNamespace: settings.ingressNamespace })) {
+  for (const np of buildNetworkPolicies({ namespace, tenantId, plan: plan.id, egress: plan.egress, ingressNamespace: settings.ingressNamespace, network: settings.network })) {
     await kube.apply(np);
   }
   const limits = { namespace, tenantId, plan };
@@ -52,7 +52,7 @@ export async function provisionDirect(deps: DirectDeps, tenantId: string, planId
     release: TENANT_RELEASE_NAME,
     namespace,
     chart: settings.chart,
-    values: tenantChartValues(tenantId, plan, false, settings.image),
+    values: tenantChartValues(tenantId, plan, false, settings),
     timeoutSeconds: settings.helmTimeoutSeconds,
   });
   return release.revision;

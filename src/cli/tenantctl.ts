@@ -10,6 +10,8 @@
  *   tenantctl deprovision <tenant> [--grace 3600]     tenantctl cancel-deprovision <tenant>
  *   tenantctl suspend|resume|retry|cleanup <tenant>   tenantctl change-plan <tenant> <plan>
  *   tenantctl events list [--outcome received]        tenantctl events show|reprocess <evt_id>
+ *   tenantctl verify-isolation <tenant> [--others 1] [--stranger <ns>] [--outside <ip:port>]
+ *     (this one talks to the cluster itself, with KUBECONFIG, and probes from inside the pods)
  *
  * Environment: TENANTCTL_API_URL (default http://127.0.0.1:8080), TENANTCTL_ADMIN_URL (default
  * http://127.0.0.1:9090), TENANTCTL_TOKEN or SERVICE_TOKEN (the service token; or --token-file).
@@ -20,7 +22,10 @@
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { isUuid } from '../naming';
+import { NotProbeable, createPodExec, formatTable, verifyTenantIsolation } from '../isolation';
+import { createKube, loadKubeConfig } from '../k8s/client';
+import { isUuid, tenantNamespace } from '../naming';
+import { loadPlanCatalogue } from '../plans';
 
 export const EXIT = {
   ok: 0,
@@ -350,6 +355,49 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
     .action(async (tenantId: string, plan: string) => {
       accepted(await http().call('admin', 'POST', `/admin/tenants/${tenantId}/change-plan`, { plan }), `changing plan to ${plan}`);
     });
+
+  program
+    .command('verify-isolation')
+    .description("probe a live tenant's isolation from inside its pods and print the truth table (needs cluster credentials: KUBECONFIG; pods/exec in the namespaces probed)")
+    .argument('<tenant>', 'tenant id', tenantArg)
+    .addOption(new Option('--others <n>', 'other tenants to probe against').argParser(positiveInt('--others')).default(1))
+    .addOption(new Option('--ingress-namespace <ns>', "the ingress controller's namespace").env('INGRESS_NAMESPACE').default('ingress-nginx'))
+    .addOption(new Option('--ingress-selector <k=v,...>', "labels of the ingress controller's pods").env('INGRESS_POD_SELECTOR').default('app.kubernetes.io/name=ingress-nginx'))
+    .option('--stranger <ns...>', 'namespaces of no tenant whose pods must not reach it')
+    .option('--outside <ip:port>', 'a host outside the cluster that you own (TCP); probed as the plan egress says')
+    .addOption(new Option('--outside-udp <port>', 'a UDP echo port on the outside host').argParser(positiveInt('--outside-udp')))
+    .option('--probe-command <cmd>', 'the probe in the pods\' image', '/tenant-app probe')
+    .addOption(new Option('--namespace-prefix <prefix>', 'tenant namespaces are <prefix>-<uuid>').env('NAMESPACE_PREFIX').default('tenant'))
+    .action(
+      async (
+        tenantId: string,
+        o: { others: number; ingressNamespace: string; ingressSelector: string; stranger?: string[]; outside?: string; outsideUdp?: number; probeCommand: string; namespacePrefix: string },
+      ) => {
+        const outside = o.outside ? /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(o.outside) : undefined;
+        if (o.outside && !outside) throw new CliError('--outside must be an IPv4 address and port, e.g. 203.0.113.10:8080', EXIT.usage);
+        const selector = Object.fromEntries(o.ingressSelector.split(',').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]));
+        const kc = loadKubeConfig(io.env.KUBECONFIG);
+        try {
+          const cells = await verifyTenantIsolation(
+            { kube: createKube(kc, { timeoutMs: 15_000 }), exec: createPodExec(kc), plans: loadPlanCatalogue(io.env.PLANS_JSON) },
+            tenantNamespace(tenantId, o.namespacePrefix),
+            {
+              others: o.others,
+              ingressNamespace: o.ingressNamespace,
+              ingressPodSelector: selector,
+              strangerNamespaces: o.stranger ?? [],
+              ...(outside ? { outside: { ip: outside[1]!, httpPort: Number(outside[2]), ...(o.outsideUdp ? { udpPort: o.outsideUdp } : {}) } } : {}),
+              probeCommand: o.probeCommand.split(/\s+/).filter(Boolean),
+            },
+          );
+          print({ tenantId, ok: cells.every((c) => c.ok), cells }, () => formatTable(cells).split('\n'));
+          if (!cells.every((c) => c.ok)) throw new CliError(`isolation of tenant ${tenantId} does not hold: ${cells.filter((c) => !c.ok).length} of ${cells.length} cells differ from what its policies promise`, EXIT.failed);
+        } catch (err) {
+          if (err instanceof NotProbeable) throw new CliError(`cannot probe tenant ${tenantId}: ${err.message}`, EXIT.conflict);
+          throw err;
+        }
+      },
+    );
 
   const events = program.command('events').description('Stripe events the webhook recorded');
   events

@@ -8,7 +8,7 @@
  * until it succeeds or the desired state changes. Every path through the loop passes the
  * continue-as-new check at its top.
  */
-import { condition, continueAsNew, isCancellation, metricMeter, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { condition, continueAsNew, isCancellation, metricMeter, patched, sleep, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { SEARCH_ATTRIBUTES, type ProvisionTenantInput, type ProvisionTenantResult, type StepFailure, type TenantCondition } from '../contract';
 import { RETIRED, retired } from './patches';
 import { db, describeFailure, outlast, quick, slow } from './proxies';
@@ -198,6 +198,8 @@ export class Lifecycle {
     const limits = async () => {
       await outlast('changePlan', () => quick.ensureNamespace({ ...ref, plan }));
       await outlast('changePlan', () => quick.applyResourceLimits({ ...ref, plan }));
+      // The plan says what the tenant may reach (egress); runs recorded before replay without it.
+      if (patched('plan-network-policies')) await outlast('changePlan', () => quick.applyNetworkPolicies({ ...ref, plan }));
     };
     // A downgrade shrinks the app before lowering the quota it must fit in; an upgrade the reverse.
     const order = await quick.planChangeOrder({ from: progress.plan, to: plan });

@@ -5,7 +5,7 @@
  * undoes the rest newest first; a tenant that was new is marked `failed` and the run fails with the
  * original failure as its cause, while a tenant that was already live stays live.
  */
-import { ApplicationFailure, CancellationScope, log } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, log, patched } from '@temporalio/workflow';
 import type { ProvisionStep, ProvisionTenantResult, StepFailure } from '../contract';
 import { db, describeFailure, formatError, outlast, quick, recordedFirst, slow } from './proxies';
 import { Saga } from './saga';
@@ -70,6 +70,14 @@ export async function provision(state: TenantState): Promise<ProvisionOutcome> {
       () => slow.deployApp({ ...ref, plan: progress.plan, suspended: false }),
       existed.release ? undefined : () => slow.uninstallApp(ref),
     );
+    // Active means the app answers through its Service and the tenant is isolated (when the
+    // worker checks it). Runs recorded before the check replay without it.
+    if (patched('verify-isolation')) {
+      if (state.deprovisionDue()) throw new DeprovisionRequested();
+      state.setStep('verifyIsolation');
+      const isolation = await outlast('verifyIsolation', () => quick.verifyIsolation({ ...ref, plan: progress.plan }));
+      if (isolation.status === 'verified') progress.isolation = { status: 'verified', at: isolation.at };
+    }
     if (state.deprovisionDue()) throw new DeprovisionRequested();
     await run('markActive', () => db.setTenantStatus({ tenantId, status: 'active', step: 'markActive' }));
     state.setStep(undefined);

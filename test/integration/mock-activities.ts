@@ -19,6 +19,7 @@ export function mockActivities(calls: string[]): Mocks {
     applyResourceLimits: fn('applyResourceLimits', () => Promise.resolve()),
     ensureSecrets: fn('ensureSecrets', () => Promise.resolve({ secretName: 'tenant-credentials', created: true })),
     deployApp: fn('deployApp', () => Promise.resolve({ revision: 1 })),
+    verifyIsolation: fn('verifyIsolation', () => Promise.resolve({ status: 'off' as const })),
     setTenantStatus: fn('setTenantStatus', () => Promise.resolve()),
     recordTenantError: fn('recordTenantError', () => Promise.resolve()),
     setTenantPlan: fn('setTenantPlan', () => Promise.resolve()),

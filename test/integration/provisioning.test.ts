@@ -63,7 +63,7 @@ describe('provisioning on the real stack', () => {
       // Network isolation: default deny plus the allowed paths.
       const policies = await kube.list<V1NetworkPolicy>('networking.k8s.io/v1', 'NetworkPolicy', namespace);
       expect(policies.map((p) => p.metadata?.name).sort()).toEqual(
-        ['allow-dns-egress', 'allow-from-ingress-controller', 'allow-same-namespace', 'default-deny-all'],
+        ['allow-dns-egress', 'allow-from-ingress-controller', 'allow-internet-egress', 'allow-same-namespace', 'default-deny-all'],
       );
       const deny = policies.find((p) => p.metadata?.name === 'default-deny-all');
       expect(deny?.spec?.policyTypes?.sort()).toEqual(['Egress', 'Ingress']);

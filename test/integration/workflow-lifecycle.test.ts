@@ -154,8 +154,9 @@ describe('ProvisionTenant lifecycle under failure (real Temporal server, mock ac
   });
 
   it.each([
-    ['pro', 'starter', ['deployApp', 'ensureNamespace', 'applyResourceLimits', 'setTenantPlan']],
-    ['starter', 'pro', ['ensureNamespace', 'applyResourceLimits', 'deployApp', 'setTenantPlan']],
+    // The plan's egress comes with its limits: the network policies are applied again.
+    ['pro', 'starter', ['deployApp', 'ensureNamespace', 'applyResourceLimits', 'applyNetworkPolicies', 'setTenantPlan']],
+    ['starter', 'pro', ['ensureNamespace', 'applyResourceLimits', 'applyNetworkPolicies', 'deployApp', 'setTenantPlan']],
   ])('a plan change %s → %s runs in a safe order', async (from, to, order) => {
     const taskQueue = uniqueTaskQueue('wf-plan-order');
     const calls: string[] = [];

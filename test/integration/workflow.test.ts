@@ -84,7 +84,10 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
       });
       expect(progress.currentStep).toBeUndefined();
       // What exists before anything is created decides what a failure may undo.
-      expect(calls).toEqual(PROVISION_STEPS.map((s) => STEP_ACTIVITY[s]).flatMap((a) => (a === 'assignNamespace' ? [a, 'inspectTenant'] : [a])));
+      // ... and active waits for the isolation check after the app is deployed.
+      expect(calls).toEqual(
+        PROVISION_STEPS.map((s) => STEP_ACTIVITY[s]).flatMap((a) => (a === 'assignNamespace' ? [a, 'inspectTenant'] : a === 'deployApp' ? [a, 'verifyIsolation'] : [a])),
+      );
       expect(acts.setTenantStatus).toHaveBeenCalledWith({ tenantId, status: 'active', step: 'markActive' });
       // Nothing secret crosses the workflow boundary: ensureSecrets gets ids, returns only a name.
       expect(acts.ensureSecrets.mock.calls[0]![0]).toEqual({ tenantId, namespace: `tenant-${tenantId}`, plan: 'starter' });
@@ -281,7 +284,7 @@ describe('ProvisionTenant workflow (real Temporal server, mock activities)', () 
     });
     // Completed steps are not run again; the interrupted one is retried on the new worker.
     expect(before).toEqual(['recordTenant', 'assignNamespace', 'inspectTenant', 'ensureNamespace', 'applyNetworkPolicies', 'applyResourceLimits', 'ensureSecrets', 'deployApp']);
-    expect(after).toEqual(['deployApp', 'setTenantStatus']);
+    expect(after).toEqual(['deployApp', 'verifyIsolation', 'setTenantStatus']);
     expect(second.uninstallApp).not.toHaveBeenCalled();
   });
 

@@ -183,7 +183,13 @@ describe('apply', () => {
     expect(req!.body).not.toContain('_from');
     const body = JSON.parse(req!.body) as { spec: { ingress: Array<Record<string, unknown>> } };
     expect(body.spec.ingress[0]).toStrictEqual({
-      from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }],
+      from: [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } },
+          podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },
+        },
+      ],
+      ports: [{ protocol: 'TCP', port: 8080 }],
     });
   });
 

@@ -1,5 +1,5 @@
 import type { V1NetworkPolicy } from '@kubernetes/client-node';
-import { NETWORK_POLICY_NAMES, buildNetworkPolicies } from '../../src/k8s/network-policies';
+import { DEFAULT_NETWORK_SETTINGS, NETWORK_POLICY_NAMES, buildNetworkPolicies, deniedEgressCidrs } from '../../src/k8s/network-policies';
 
 const ID = '3f2c1a9e-8b7d-4c6e-9f01-23456789abcd';
 const NS = `tenant-${ID}`;
@@ -20,12 +20,13 @@ function byName(name: string, policies = build()): V1NetworkPolicy {
 }
 
 describe('buildNetworkPolicies', () => {
-  it('builds exactly the four named policies, in order', () => {
+  it('builds exactly the five named policies, in order', () => {
     expect(build().map((p) => p.metadata?.name)).toEqual([
       'default-deny-all',
       'allow-same-namespace',
       'allow-dns-egress',
       'allow-from-ingress-controller',
+      'allow-internet-egress',
     ]);
     expect(Object.values(NETWORK_POLICY_NAMES)).toEqual(build().map((p) => p.metadata?.name));
   });
@@ -78,16 +79,70 @@ describe('buildNetworkPolicies', () => {
     });
   });
 
-  it('allows ingress from the configured ingress controller namespace only', () => {
+  it("allows ingress from the ingress controller's pods in its namespace, to the app's port only", () => {
     expect(byName('allow-from-ingress-controller').spec).toStrictEqual({
       podSelector: {},
       policyTypes: ['Ingress'],
-      ingress: [{ _from: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } } }] }],
+      ingress: [
+        {
+          _from: [
+            {
+              namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } },
+              podSelector: { matchLabels: { 'app.kubernetes.io/name': 'ingress-nginx' } },
+            },
+          ],
+          ports: [{ protocol: 'TCP', port: 8080 }],
+        },
+      ],
+    });
+    const custom = buildNetworkPolicies({
+      namespace: NS,
+      tenantId: ID,
+      plan: 'pro',
+      ingressNamespace: 'edge',
+      network: { ...DEFAULT_NETWORK_SETTINGS, ingressPodSelector: { app: 'traefik' }, appPort: 9000 },
+    });
+    expect(byName('allow-from-ingress-controller', custom).spec?.ingress?.[0]).toMatchObject({
+      _from: [{ podSelector: { matchLabels: { app: 'traefik' } } }],
+      ports: [{ protocol: 'TCP', port: 9000 }],
     });
     const traefik = byName('allow-from-ingress-controller', build('traefik'));
     expect(traefik.spec?.ingress?.[0]?._from?.[0]?.namespaceSelector?.matchLabels).toStrictEqual({
       'kubernetes.io/metadata.name': 'traefik',
     });
+  });
+
+  it('allows no egress beyond DNS and the namespace on a plan without internet egress', () => {
+    for (const egress of [undefined, 'none'] as const) {
+      const policies = buildNetworkPolicies({ namespace: NS, tenantId: ID, plan: 'starter', ingressNamespace: 'ingress-nginx', egress });
+      expect(byName('allow-internet-egress', policies).spec).toStrictEqual({ podSelector: {}, policyTypes: ['Egress'], egress: [] });
+    }
+  });
+
+  it("allows the internet on an internet plan, except the cluster's, private, link-local and loopback ranges", () => {
+    const policies = buildNetworkPolicies({
+      namespace: NS,
+      tenantId: ID,
+      plan: 'pro',
+      ingressNamespace: 'ingress-nginx',
+      egress: 'internet',
+      network: { ...DEFAULT_NETWORK_SETTINGS, clusterCidrs: ['10.244.0.0/16', '10.96.0.0/16', '198.51.100.0/24'] },
+    });
+    const rule = byName('allow-internet-egress', policies).spec?.egress;
+    expect(rule).toHaveLength(1);
+    expect(rule![0]!.ports).toBeUndefined();
+    const block = rule![0]!.to![0]!.ipBlock!;
+    expect(block.cidr).toBe('0.0.0.0/0');
+    expect(block.except).toEqual(
+      expect.arrayContaining(['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '100.64.0.0/10', '169.254.0.0/16', '127.0.0.0/8', '10.244.0.0/16', '10.96.0.0/16', '198.51.100.0/24']),
+    );
+    expect(block.except).not.toContain('203.0.113.0/24');
+  });
+
+  it('refuses a cluster range that is not an IPv4 CIDR', () => {
+    expect(() => deniedEgressCidrs(['10.96.0.0'])).toThrow(/Invalid cluster range "10.96.0.0"/);
+    expect(() => deniedEgressCidrs(['fd00::/8'])).toThrow(/IPv4 CIDR/);
+    expect(deniedEgressCidrs(['10.0.0.0/8'])).toEqual([...new Set(deniedEgressCidrs([]))]);
   });
 
   it('gives each policy its own labels object', () => {

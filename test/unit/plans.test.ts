@@ -87,6 +87,14 @@ describe('DEFAULT_PLANS', () => {
     expect(plans).toEqual(DEFAULT_PLANS);
   });
 
+  it('lets starter reach nothing outside the cluster, and pro and enterprise the internet', () => {
+    expect(DEFAULT_PLANS.map((p) => [p.id, p.egress])).toEqual([
+      ['starter', 'none'],
+      ['pro', 'internet'],
+      ['enterprise', 'internet'],
+    ]);
+  });
+
   it('grows from plan to plan', () => {
     const [starter, pro, enterprise] = DEFAULT_PLANS;
     const sizes = [starter!, pro!, enterprise!].map((p) => ({
@@ -226,6 +234,12 @@ describe('validatePlanCatalogue', () => {
     delete bad.id;
     expect(catalogueError([plan('starter'), bad]).problems).toEqual([expect.stringMatching(/^plans\[1\]: id: /)]);
     expect(catalogueError(['starter']).problems).toEqual([expect.stringMatching(/^plans\[0\]: .*expected object/)]);
+  });
+
+  it('gives a plan without egress none, and refuses an unknown egress', () => {
+    const { egress: _egress, ...withoutEgress } = plan('pro');
+    expect(validatePlanCatalogue([withoutEgress])[0]!.egress).toBe('none');
+    expect(catalogueError([{ ...plan('pro'), egress: 'everything' }]).problems).toEqual([expect.stringMatching(/^plan "pro": egress: /)]);
   });
 
   it('rejects a blank display name', () => {
