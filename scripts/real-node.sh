@@ -41,6 +41,7 @@ VETH_NODE=tprn-node
 HOST_IP=198.51.100.1
 NODE_IP=198.51.100.2
 POD_CIDR=10.244.0.0/24
+SENTINEL_NAMESPACE=tenant-provisioner-sentinel
 KUBE_DNS_IP=10.96.0.10
 CLUSTER_DOMAIN=cluster.local
 # Allocatable for pods: what a small real node offers, whatever the machine has.
@@ -526,6 +527,45 @@ spec:
 EOF
 }
 
+# The per-tenant isolation check's sentinel (ISOLATION_CHECK=on): an app pod in a namespace of the
+# provisioner's own, with no policy of its own, so a probe from a tenant that does not reach it was
+# stopped by the tenant's own policies.
+isolation_sentinel() {
+  kube apply -f - >>"$LOGS/sentinel.log" 2>&1 <<EOF || die "applying the isolation sentinel failed; see $LOGS/sentinel.log"
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: $SENTINEL_NAMESPACE
+  labels: {app.kubernetes.io/part-of: tenant-provisioner, pod-security.kubernetes.io/enforce: restricted}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: isolation-sentinel, namespace: $SENTINEL_NAMESPACE}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app.kubernetes.io/name: isolation-sentinel}}
+  template:
+    metadata: {labels: {app.kubernetes.io/name: isolation-sentinel}}
+    spec:
+      nodeSelector: {${NODE_LABEL%%=*}: "${NODE_LABEL#*=}"}
+      tolerations: [{key: $NODE_TAINT_KEY, operator: Equal, value: "true", effect: NoSchedule}]
+      automountServiceAccountToken: false
+      securityContext: {runAsNonRoot: true, runAsUser: 65532, seccompProfile: {type: RuntimeDefault}}
+      containers:
+      - name: app
+        image: $TENANT_APP_IMAGE
+        imagePullPolicy: Never
+        args: [serve]
+        env:
+        - {name: POD_NAMESPACE, valueFrom: {fieldRef: {fieldPath: metadata.namespace}}}
+        - {name: POD_NAME, valueFrom: {fieldRef: {fieldPath: metadata.name}}}
+        ports: [{containerPort: 8080, name: http}]
+        readinessProbe: {httpGet: {path: /, port: 8080}, periodSeconds: 2}
+        securityContext: {allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: {drop: [ALL]}}
+        resources: {requests: {cpu: 10m, memory: 16Mi}, limits: {cpu: 100m, memory: 64Mi}}
+EOF
+}
+
 up() {
   local reason start=$SECONDS
   mkdir -p "$RN" "$LOGS"
@@ -575,6 +615,9 @@ up() {
   wait_for "CoreDNS" 120 kube -n kube-system rollout status deployment/coredns --timeout 5s ||
     { kube -n kube-system get pods -o wide >&2 || true; die "CoreDNS did not become ready within 120 s; kubectl -n kube-system describe pod -l k8s-app=kube-dns"; }
   wait_for "cluster DNS at $KUBE_DNS_IP" 60 dns_answers || die "kube-dns ($KUBE_DNS_IP) does not answer from the node; see $LOGS/kube-proxy.log"
+  isolation_sentinel
+  wait_for "the isolation sentinel" 120 kube -n "$SENTINEL_NAMESPACE" rollout status deployment/isolation-sentinel --timeout 5s ||
+    die "the isolation sentinel did not become ready within 120 s; kubectl -n $SENTINEL_NAMESPACE describe pod"
   touch "$READY_FILE"
   trap - EXIT
   log "node $NODE_NAME ready in $((SECONDS - start)) s (node IP $NODE_IP, pods $POD_CIDR, DNS $KUBE_DNS_IP)"
@@ -696,6 +739,9 @@ EOF
     cat <<EOF
 export TENANT_IMAGE='$TENANT_APP_IMAGE'
 export TENANT_UDP_PORT='8081'
+export ISOLATION_CHECK='on'
+export CLUSTER_POD_CIDRS='$POD_CIDR'
+export CLUSTER_NODE_CIDRS='${HOST_IP%.*}.0/24'
 export TENANT_POD_PLACEMENT='{"nodeSelector":{"${NODE_LABEL%%=*}":"${NODE_LABEL#*=}"},"tolerations":[{"key":"$NODE_TAINT_KEY","operator":"Equal","value":"true","effect":"NoSchedule"}]}'
 EOF
   fi
