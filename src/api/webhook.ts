@@ -11,6 +11,8 @@
  * 4. Complete the event from the Stripe API when it lacks what a decision needs (stripe-api.ts),
  *    before any transaction: Stripe unreachable → 503 (Stripe redelivers); an answer that will not
  *    change (no such object, a refused key) → 500, the event stays `received` for reprocessing.
+ *    A PaymentIntent that names a subscription is only a claim: the subscription read from the API
+ *    must be the payment's customer's, not ended, and on the plan and currency the payment names.
  * 5. One short transaction under the tenant's advisory lock: read the subscription, customer and
  *    tenant rows, decide (lifecycle.ts), write the state, queue the workflow dispatches in the
  *    outbox (outbox.ts) and mark the event `queued`, `recorded` or `ignored`. No network call
@@ -32,7 +34,16 @@ import { HttpProblem, DependencyError, isDatabaseError } from './problem';
 import { poolOf } from '../db/client';
 import { applyDecision, ensureUser, markIgnored, readTenantFacts, recordDelivery, withTenantLockSql, type TenantFacts } from './webhook-store';
 import { StripeLookupError, type StripeReader } from './stripe-api';
-import { classifyEvent, snapshotOfSubscription, stripeEventEnvelope, type Classification, type StripeEventEnvelope, type SubscriptionSnapshot } from './stripe-events';
+import {
+  ENDED_STATUSES,
+  classifyEvent,
+  snapshotOfSubscription,
+  stripeEventEnvelope,
+  type Classification,
+  type PaymentClaim,
+  type StripeEventEnvelope,
+  type SubscriptionSnapshot,
+} from './stripe-events';
 
 export interface WebhookOptions {
   secret: string;
@@ -231,7 +242,7 @@ type Facts =
   | { ignore: string; tenantId?: string };
 
 /** Reads from the Stripe API what the event lacks (see stripe-events.ts for which events do). */
-async function completeFromStripe(deps: Pick<WebhookDeps, 'stripe' | 'plans'>, c: Exclude<Classification, { action: 'ignore' }>): Promise<Facts> {
+async function completeFromStripe(deps: Pick<WebhookDeps, 'stripe' | 'plans' | 'options'>, c: Exclude<Classification, { action: 'ignore' }>): Promise<Facts> {
   if (c.action === 'one-off') return { kind: 'one-off', tenantId: tenantIdForCustomer(c.customerId), paid: c.paid, ...(c.plan ? { plan: c.plan } : {}) };
   let subscriptionId: string;
   if (c.action === 'resolve-payment') {
@@ -243,10 +254,25 @@ async function completeFromStripe(deps: Pick<WebhookDeps, 'stripe' | 'plans'>, c
     if (c.snapshot) return { kind: 'subscription', tenantId: tenantIdForSubscription(subscriptionId), snapshot: c.snapshot };
   }
   const tenantId = tenantIdForSubscription(subscriptionId);
-  const snapshot = snapshotOfSubscription(await deps.stripe.subscription(subscriptionId), deps.plans);
+  const snapshot = snapshotOfSubscription(await deps.stripe.subscription(subscriptionId), deps.plans, { livemode: deps.options.livemode });
   if ('error' in snapshot) return { ignore: `read from the Stripe API: ${snapshot.error}`, tenantId };
   if (snapshot.customerId !== c.customerId) {
     return { ignore: `subscription ${subscriptionId} belongs to customer ${snapshot.customerId}, not to the event's ${c.customerId}`, tenantId };
   }
+  const disagreement = c.action === 'subscription' && c.claim ? claimDisagreement(c.claim, snapshot) : undefined;
+  if (disagreement) return { ignore: disagreement, tenantId };
   return { kind: 'subscription', tenantId, snapshot };
+}
+
+/** Why a PaymentIntent's metadata does not describe the subscription Stripe has, or undefined when it does. */
+export function claimDisagreement(claim: PaymentClaim, snapshot: SubscriptionSnapshot): string | undefined {
+  const payment = `payment ${claim.paymentIntentId}`;
+  if (ENDED_STATUSES.has(snapshot.status)) return `${payment} names subscription ${snapshot.id}, which Stripe says is ${snapshot.status}: a payment does not revive it`;
+  if (claim.plan !== undefined && claim.plan !== snapshot.plan) {
+    return `${payment} names plan ${claim.plan} in its metadata, but subscription ${snapshot.id}'s price selects ${snapshot.plan ?? 'no plan'} (${snapshot.planNote ?? 'read from the Stripe API'})`;
+  }
+  if (claim.currency !== undefined && snapshot.currency !== undefined && claim.currency !== snapshot.currency) {
+    return `${payment} is in ${claim.currency}, but subscription ${snapshot.id}'s price is in ${snapshot.currency}`;
+  }
+  return undefined;
 }

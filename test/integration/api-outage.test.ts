@@ -62,7 +62,7 @@ describe('the API when PostgreSQL or Temporal is unreachable (real stack behind 
         const customer = newCustomer();
         const subscription = newSubscription();
         const tenantId = track(tenantIdForSubscription(subscription));
-        const paid = event({ type: 'payment_intent.succeeded', customer, plan: 'starter', subscription });
+        const paid = event({ type: 'customer.subscription.created', customer, plan: 'starter', subscription });
 
         await proxy.stop();
         const ready = await get(api, '/readyz');
@@ -104,7 +104,7 @@ describe('the API when PostgreSQL or Temporal is unreachable (real stack behind 
           const customer = newCustomer();
           const subscription = newSubscription();
           const tenantId = track(tenantIdForSubscription(subscription));
-          const paid = event({ type: 'payment_intent.succeeded', customer, plan: 'starter', subscription });
+          const paid = event({ type: 'customer.subscription.created', customer, plan: 'starter', subscription });
 
           await proxy.stop();
           // Still ready for Stripe's deliveries (load balancers keep sending), and says what is missing.
