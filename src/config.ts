@@ -74,7 +74,8 @@ function withoutBlanks(env: Record<string, string | undefined>): Record<string, 
 export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>, what: string): z.infer<S> {
   const parsed = schema.safeParse(withoutBlanks(env));
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `  ${i.path.join('.')}: ${i.message}`).join('\n');
+    // Named by variable; an item of a comma-separated list by its position, never its value.
+    const problems = parsed.error.issues.map((i) => `  ${String(i.path[0])}: ${i.path.length > 1 ? `value ${Number(i.path[1]) + 1} of the list: ` : ''}${i.message}`).join('\n');
     throw new ConfigError(`invalid ${what}:\n${problems}`);
   }
   return parsed.data;

@@ -20,7 +20,8 @@ export interface AuthOptions {
   issuer: string;
   audience: string;
   clockToleranceSeconds: number;
-  serviceToken: string;
+  /** Every accepted service token (more than one during a rotation). */
+  serviceTokens: readonly string[];
 }
 
 export interface UserPrincipal {
@@ -75,12 +76,13 @@ export function createAuth(options: AuthOptions) {
     return { kind: 'user', userId: payload.sub.toLowerCase() };
   }
 
-  const isServiceToken = (token: string) => safeEqual(token, options.serviceToken);
+  // Every token is compared, so the time taken does not tell which one (or whether any) matched.
+  const isServiceToken = (token: string) => options.serviceTokens.map((t) => safeEqual(token, t)).includes(true);
 
   /** Users only: sets `res.locals.principal`. */
   const requireUser: RequestHandler = async (req, res, next) => {
     const token = bearer(req);
-    if (isServiceToken(token)) throw new HttpProblem('forbidden', 'the service token cannot read user tenants; use a user token');
+    if (isServiceToken(token)) throw new HttpProblem('forbidden', 'the service token is not a user token; the service token is accepted on the internal admin port only');
     res.locals.principal = await verifyUserToken(token);
     next();
   };

@@ -93,10 +93,10 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
-      serviceToken: config.SERVICE_TOKEN,
+      serviceTokens: config.SERVICE_TOKEN,
     },
     webhook: {
-      secret: config.STRIPE_WEBHOOK_SECRET,
+      secrets: config.STRIPE_WEBHOOK_SECRET,
       toleranceSeconds: config.STRIPE_WEBHOOK_TOLERANCE_SECONDS,
       bodyLimit: config.WEBHOOK_BODY_LIMIT,
       graceSeconds: config.DEPROVISION_GRACE_SECONDS,

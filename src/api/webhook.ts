@@ -46,7 +46,8 @@ import {
 } from './stripe-events';
 
 export interface WebhookOptions {
-  secret: string;
+  /** The endpoint's signing secrets: one, or the old and the new during a rotation. */
+  secrets: readonly string[];
   toleranceSeconds: number;
   bodyLimit: string;
   graceSeconds: number;
@@ -78,14 +79,14 @@ export interface WebhookResult {
 
 export const WEBHOOK_PATH = '/webhooks/stripe';
 /** Verifies the signature and the envelope; throws 4xx problems. */
-export function verifyEvent(req: Request, options: Pick<WebhookOptions, 'secret' | 'toleranceSeconds'>): StripeEventEnvelope {
+export function verifyEvent(req: Request, options: Pick<WebhookOptions, 'secrets' | 'toleranceSeconds'>): StripeEventEnvelope {
   const signature = req.get('stripe-signature');
   if (!signature) throw new HttpProblem('missing-signature', 'send the Stripe-Signature header that Stripe computed for this body');
   const body: unknown = req.body;
   if (!Buffer.isBuffer(body) || body.length === 0) throw new HttpProblem('malformed-event', 'the request has no body');
   let parsed: unknown;
   try {
-    parsed = Stripe.webhooks.constructEvent(body, signature, options.secret, options.toleranceSeconds);
+    parsed = constructWithAnySecret(body, signature, options.secrets, options.toleranceSeconds);
   } catch (err) {
     if (err instanceof Stripe.errors.StripeSignatureVerificationError) {
       if (/tolerance/i.test(err.message)) {
@@ -109,6 +110,23 @@ export function verifyEvent(req: Request, options: Pick<WebhookOptions, 'secret'
     throw new HttpProblem('malformed-event', `the body is not a Stripe event${issue ? ` (${issue.path.map(String).join('.') || '(root)'}: ${issue.message})` : ''}`);
   }
   return envelope.data;
+}
+
+/**
+ * The event, verified with the first secret that signed it. The library checks the timestamp only
+ * once a signature matched, so a tolerance error is final; a mismatch tries the next secret.
+ */
+function constructWithAnySecret(body: Buffer, signature: string, secrets: readonly string[], toleranceSeconds: number): unknown {
+  let mismatch: unknown;
+  for (const secret of secrets) {
+    try {
+      return Stripe.webhooks.constructEvent(body, signature, secret, toleranceSeconds);
+    } catch (err) {
+      if (!(err instanceof Stripe.errors.StripeSignatureVerificationError) || !/no signatures found matching/i.test(err.message)) throw err;
+      mismatch = err;
+    }
+  }
+  throw mismatch;
 }
 
 export function webhookRouter(deps: WebhookDeps): Router {

@@ -90,7 +90,7 @@ describe('API authentication and the internal endpoints (real stack)', () => {
 
       // --- internal endpoints ---------------------------------------------------------------
       const provision = (body: unknown, options: { token?: string; idempotencyKey?: string; contentType?: string }) =>
-        post(api, '/api/tenants/provision', body, options);
+        post({ url: api.adminUrl }, '/api/tenants/provision', body, options);
       const bobRequest = { userId: bob.id, plan: 'starter' };
       expect(await provision(bobRequest, { idempotencyKey: key() }).then((r) => [r.status, slugOf(r)])).toEqual([401, 'unauthorized']);
       expect(await provision(bobRequest, { token: 'wrong-service-token', idempotencyKey: key() }).then((r) => [r.status, slugOf(r)])).toEqual([401, 'invalid-token']);
@@ -123,8 +123,8 @@ describe('API authentication and the internal endpoints (real stack)', () => {
       expect(await workflowRuns(temporal.client, bobTenant)).toBe(1);
       expect((await status(aliceToken)).body.tenants.map((t) => t.tenantId)).toEqual([aliceTenant]);
 
-      const deprovision = (body: unknown, idempotencyKey = key()) => post(api, '/api/tenants/deprovision', body, { ...service, idempotencyKey });
-      expect(await post(api, '/api/tenants/deprovision', { tenantId: bobTenant }, { token: aliceToken, idempotencyKey: key() }).then((r) => [r.status, slugOf(r)])).toEqual([403, 'forbidden']);
+      const deprovision = (body: unknown, idempotencyKey = key()) => post({ url: api.adminUrl }, '/api/tenants/deprovision', body, { ...service, idempotencyKey });
+      expect(await post({ url: api.adminUrl }, '/api/tenants/deprovision', { tenantId: bobTenant }, { token: aliceToken, idempotencyKey: key() }).then((r) => [r.status, slugOf(r)])).toEqual([403, 'forbidden']);
       expect(await deprovision({ tenantId: randomUUID() }).then((r) => [r.status, slugOf(r)])).toEqual([404, 'tenant-not-found']);
       expect(await deprovision({ tenantId: bobTenant, graceSeconds: -1 }).then((r) => [r.status, slugOf(r)])).toEqual([400, 'invalid-request']);
       const dk = key();

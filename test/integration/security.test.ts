@@ -3,8 +3,24 @@
  * (PostgreSQL, Temporal, stripe-mock), each refused with a reason and shown to change nothing.
  * docs/security.md lists them with the threat model.
  */
+import { randomBytes, randomUUID } from 'node:crypto';
 import { tenantIdForCustomer, tenantIdForSubscription } from '../../src/api/ids';
-import { FIXTURE_CUSTOMER, FIXTURE_PRICE_PLAN, event, newCustomer, newSubscription, postEvent, startApi, type HttpAnswer, type RunningApi } from './api-harness';
+import { problemType } from '../../src/api/problem';
+import {
+  FIXTURE_CUSTOMER,
+  FIXTURE_PRICE_PLAN,
+  SERVICE_TOKEN,
+  WEBHOOK_SECRET,
+  event,
+  get,
+  newCustomer,
+  newSubscription,
+  post,
+  postEvent,
+  startApi,
+  type HttpAnswer,
+  type RunningApi,
+} from './api-harness';
 import { testDb, uniqueTaskQueue } from './helpers';
 
 describe('security probes on the real stack', () => {
@@ -80,6 +96,85 @@ describe('security probes on the real stack', () => {
       const customer = newCustomer();
       const res = await postEvent(api, event({ type: 'payment_intent.succeeded', customer, plan: 'enterprise' }));
       expect(res.body).toMatchObject({ outcome: 'queued', tenantId: tenantIdForCustomer(customer) });
+    });
+  });
+
+  describe('a valid service token on the public port', () => {
+    const NEW_TOKEN = randomBytes(32).toString('base64url');
+    const NEW_SECRET = `whsec_new_${randomBytes(16).toString('hex')}`;
+    let api: RunningApi;
+    // A rotation in progress: the new and the old token, the new and the old signing secret.
+    beforeAll(async () => {
+      api = await startApi({ taskQueue: uniqueTaskQueue('sec-ports'), dispatcher: false, env: { SERVICE_TOKEN: `${NEW_TOKEN},${SERVICE_TOKEN}`, STRIPE_WEBHOOK_SECRET: `${NEW_SECRET},${WEBHOOK_SECRET}` } });
+    });
+    afterAll(() => api.close());
+    const admin = () => ({ url: api.adminUrl });
+    const slugOf = (res: HttpAnswer) => String(res.body.type);
+
+    it.each([
+      ['GET', '/api/tenants'],
+      ['GET', '/api/events'],
+      ['GET', '/api/events/evt_probe'],
+      ['POST', '/api/events/evt_probe/reprocess'],
+      ['POST', '/api/tenants/deprovision'],
+    ] as const)('%s %s: 404, served on the admin port only', async (method, path) => {
+      const res = method === 'GET' ? await get(api, path, SERVICE_TOKEN) : await post(api, path, { tenantId: randomUUID() }, { token: SERVICE_TOKEN, idempotencyKey: randomUUID() });
+      expect([res.status, slugOf(res)]).toEqual([404, problemType('not-found')]);
+      expect(res.body.detail).toBe(`${method} ${path} is served on the internal admin port only (ADMIN_PORT), never on the public port`);
+    });
+
+    it('POST /api/tenants/provision: refused, and no tenant, no idempotency key and no outbox row exist', async () => {
+      const user = await db.user.create({ data: { id: randomUUID() } });
+      const tenantId = randomUUID();
+      const key = randomUUID();
+      const res = await post(api, '/api/tenants/provision', { userId: user.id, plan: 'enterprise', tenantId }, { token: SERVICE_TOKEN, idempotencyKey: key });
+      expect([res.status, res.body.detail]).toEqual([404, 'POST /api/tenants/provision is served on the internal admin port only (ADMIN_PORT), never on the public port']);
+      expect(await db.tenant.findUnique({ where: { id: tenantId } })).toBeNull();
+      expect(await db.idempotencyKey.findUnique({ where: { key } })).toBeNull();
+      expect(await db.outboxMessage.count({ where: { tenantId } })).toBe(0);
+      // The same request on the admin port is served (the control).
+      const served = await post(admin(), '/api/tenants/provision', { userId: user.id, plan: 'starter', tenantId }, { token: NEW_TOKEN, idempotencyKey: key });
+      expect([served.status, served.body.tenantId]).toEqual([202, tenantId]);
+      await db.outboxMessage.deleteMany({ where: { tenantId } });
+    });
+
+    it("a user's route with the service token: 403, naming the admin port", async () => {
+      const res = await get(api, `/api/tenants/${randomUUID()}`, SERVICE_TOKEN);
+      expect([res.status, slugOf(res), res.body.detail]).toEqual([403, problemType('forbidden'), 'the service token is not a user token; the service token is accepted on the internal admin port only']);
+    });
+
+    it('/metrics is not on the public port; it is on the admin port', async () => {
+      expect((await get(api, '/metrics')).status).toBe(404);
+      const scraped = await fetch(`${api.adminUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
+      expect(scraped.status).toBe(200);
+      expect(await scraped.text()).toMatch(/^# HELP /m);
+    });
+
+    it('the public OpenAPI document lists public routes only; the admin one lists the moved routes', async () => {
+      const pub = await get<{ paths: Record<string, Record<string, { security: unknown[] }>> }>(api, '/openapi.json');
+      expect(Object.keys(pub.body.paths).sort()).toEqual(['/api/tenants/status', '/api/tenants/{tenantId}', '/healthz', '/openapi.json', '/readyz', '/webhooks/stripe']);
+      expect(JSON.stringify(Object.values(pub.body.paths).flatMap((ops) => Object.values(ops).map((o) => o.security)))).not.toContain('serviceToken');
+      const adm = await get<{ paths: Record<string, unknown> }>(admin(), '/openapi.json');
+      expect(Object.keys(adm.body.paths)).toEqual(expect.arrayContaining(['/api/tenants', '/api/tenants/provision', '/api/tenants/deprovision', '/api/events', '/api/events/{eventId}/reprocess']));
+    });
+
+    it('during a rotation both service tokens work on the admin port, and nothing else does', async () => {
+      expect((await get(admin(), '/api/tenants?limit=1', NEW_TOKEN)).status).toBe(200);
+      expect((await get(admin(), '/api/tenants?limit=1', SERVICE_TOKEN)).status).toBe(200);
+      const other = await get(admin(), '/api/tenants?limit=1', randomBytes(32).toString('base64url'));
+      expect([other.status, slugOf(other)]).toEqual([401, problemType('invalid-token')]);
+    });
+
+    it('during a rotation a delivery signed with either webhook secret is accepted, and one signed with neither is refused', async () => {
+      const customer = newCustomer();
+      for (const secret of [NEW_SECRET, WEBHOOK_SECRET]) {
+        const res = await postEvent(api, event({ type: 'payment_intent.succeeded', customer, plan: 'no-such-plan' }), { secret });
+        expect([res.status, res.body.outcome]).toEqual([200, 'ignored']);
+      }
+      const forged = event({ type: 'payment_intent.succeeded', customer, plan: 'starter' });
+      const res = await postEvent(api, forged, { secret: 'whsec_retired_long_ago' });
+      expect([res.status, slugOf(res)]).toEqual([400, problemType('invalid-signature')]);
+      expect(await db.stripeEvent.findUnique({ where: { id: String(forged.id) } })).toBeNull();
     });
   });
 });

@@ -1,8 +1,9 @@
+import type { Request, Response } from 'express';
 import { SignJWT, UnsecuredJWT } from 'jose';
 import { createAuth, safeEqual } from '../../src/api/auth';
 import { HttpProblem } from '../../src/api/problem';
 
-const options = { jwtSecret: 'k'.repeat(40), issuer: 'https://auth.example', audience: 'tp', clockToleranceSeconds: 5, serviceToken: 's'.repeat(40) };
+const options = { jwtSecret: 'k'.repeat(40), issuer: 'https://auth.example', audience: 'tp', clockToleranceSeconds: 5, serviceTokens: ['s'.repeat(40), 'r'.repeat(40)] };
 const auth = createAuth(options);
 const USER = '6f1c2c1e-6a55-4c0c-9d59-3b8d4f0a1e22';
 const now = () => Math.floor(Date.now() / 1000);
@@ -57,5 +58,28 @@ describe('safeEqual', () => {
     expect(safeEqual('abc', 'abd')).toBe(false);
     expect(safeEqual('abc', 'abcd')).toBe(false);
     expect(safeEqual('', '')).toBe(true);
+  });
+});
+
+describe('service tokens (a rotation: the new and the old token)', () => {
+  const run = async (handler: 'requireService' | 'requireUser', token: string): Promise<string> => {
+    const req = { headers: { authorization: `Bearer ${token}` } } as unknown as Request;
+    const res = { locals: {} as Record<string, unknown> } as unknown as Response;
+    try {
+      await auth[handler](req, res, () => undefined);
+      return `accepted as ${(res.locals.principal as { kind: string }).kind}`;
+    } catch (err) {
+      return err instanceof HttpProblem ? `${err.slug}: ${err.detail}` : String(err);
+    }
+  };
+
+  it('accepts each configured token, and no other', async () => {
+    expect(await run('requireService', 's'.repeat(40))).toBe('accepted as service');
+    expect(await run('requireService', 'r'.repeat(40))).toBe('accepted as service');
+    expect(await run('requireService', 't'.repeat(40))).toMatch(/^invalid-token: /);
+  });
+
+  it('a service token where a user token is expected is refused, naming the admin port', async () => {
+    expect(await run('requireUser', 'r'.repeat(40))).toBe('forbidden: the service token is not a user token; the service token is accepted on the internal admin port only');
   });
 });

@@ -23,6 +23,17 @@ describe('loadApiConfig', () => {
     });
   });
 
+  it('binds both listeners to loopback unless told otherwise', () => {
+    expect(loadApiConfig(valid)).toMatchObject({ HOST: '127.0.0.1', ADMIN_HOST: '127.0.0.1' });
+  });
+
+  it('accepts comma-separated service tokens and webhook secrets (a rotation)', () => {
+    const config = loadApiConfig({ ...valid, SERVICE_TOKEN: `${'s'.repeat(32)},${'t'.repeat(32)}`, STRIPE_WEBHOOK_SECRET: 'whsec_new, whsec_old' });
+    expect(config.SERVICE_TOKEN).toEqual(['s'.repeat(32), 't'.repeat(32)]);
+    expect(config.STRIPE_WEBHOOK_SECRET).toEqual(['whsec_new', 'whsec_old']);
+    expect(loadApiConfig(valid)).toMatchObject({ SERVICE_TOKEN: ['s'.repeat(32)], STRIPE_WEBHOOK_SECRET: ['whsec_abc123'] });
+  });
+
   it('coerces numbers and treats blank values as unset', () => {
     expect(loadApiConfig({ ...valid, PORT: '9000', DEPROVISION_GRACE_SECONDS: '0', TASK_QUEUE: '  ' })).toMatchObject({ PORT: 9000, DEPROVISION_GRACE_SECONDS: 0, TASK_QUEUE: 'tenant-provisioning' });
   });
@@ -36,6 +47,8 @@ describe('loadApiConfig', () => {
     ['JWT_AUDIENCE', { JWT_AUDIENCE: '' }],
     ['SERVICE_TOKEN', { SERVICE_TOKEN: 'password' }],
     ['SERVICE_TOKEN', { SERVICE_TOKEN: `${'s'.repeat(32)} with spaces` }],
+    ['SERVICE_TOKEN', { SERVICE_TOKEN: `${'s'.repeat(32)},short` }],
+    ['STRIPE_WEBHOOK_SECRET', { STRIPE_WEBHOOK_SECRET: 'whsec_new,sk_test_old' }],
     ['PORT', { PORT: '70000' }],
     ['DEPROVISION_GRACE_SECONDS', { DEPROVISION_GRACE_SECONDS: '-1' }],
     ['STRIPE_API_KEY', { STRIPE_API_KEY: 'pk_live_publishable' }],

@@ -95,7 +95,7 @@ describe('error handling', () => {
 
 describe('verifyEvent', () => {
   const secret = 'whsec_unit';
-  const options = { secret, toleranceSeconds: 300 };
+  const options = { secrets: ['whsec_old_one', secret], toleranceSeconds: 300 };
   const request = (body: Buffer | undefined, signature?: string) => ({ body, get: (h: string) => (h.toLowerCase() === 'stripe-signature' ? signature : undefined) }) as unknown as Request;
   const signed = (payload: string, timestamp?: number) => request(Buffer.from(payload), Stripe.webhooks.generateTestHeaderString({ payload, secret, ...(timestamp ? { timestamp } : {}) }));
   const slug = (fn: () => unknown) => {
@@ -125,6 +125,13 @@ describe('verifyEvent', () => {
     ['a signed JSON array', () => signed('[]'), 'malformed-event'],
   ])('rejects %s', (_what, req, expected) => {
     expect(slug(() => verifyEvent(req(), options))).toBe(expected);
+  });
+
+  it('accepts a delivery signed with any configured secret (a rotation), and names no secret when none matches', () => {
+    const withOld = request(Buffer.from(payload), Stripe.webhooks.generateTestHeaderString({ payload, secret: 'whsec_old_one' }));
+    expect(slug(() => verifyEvent(withOld, options))).toBe('accepted');
+    expect(slug(() => verifyEvent(signed(payload), options))).toBe('accepted');
+    expect(slug(() => verifyEvent(signed(payload), { ...options, secrets: ['whsec_old_one'] }))).toBe('invalid-signature');
   });
 
   it('accepts a timestamp within the tolerance on either side', () => {
