@@ -20,6 +20,8 @@ export interface AuthOptions {
   issuer: string;
   audience: string;
   clockToleranceSeconds: number;
+  /** The oldest token accepted (from `iat`) and the longest lifetime (`exp - iat`) a token may claim. */
+  maxAgeSeconds: number;
   /** Every accepted service token (more than one during a rotation). */
   serviceTokens: readonly string[];
 }
@@ -65,14 +67,21 @@ export function createAuth(options: AuthOptions) {
         issuer: options.issuer,
         audience: options.audience,
         clockTolerance: options.clockToleranceSeconds,
-        requiredClaims: ['sub', 'exp'],
+        maxTokenAge: options.maxAgeSeconds,
+        requiredClaims: ['sub', 'exp', 'iat'],
       }));
     } catch (err) {
-      if (err instanceof joseErrors.JWTExpired) throw invalidToken('the token has expired');
-      if (err instanceof joseErrors.JWTClaimValidationFailed) throw invalidToken(`the token's ${err.claim} claim is not accepted`);
+      if (err instanceof joseErrors.JWTExpired) throw invalidToken(/"iat"/.test(err.message) ? `the token was issued more than ${options.maxAgeSeconds} s ago (its iat)` : 'the token has expired');
+      if (err instanceof joseErrors.JWTClaimValidationFailed) {
+        if (err.reason === 'missing') throw invalidToken(`the token has no ${err.claim} claim`);
+        if (err.claim === 'iat') throw invalidToken("the token's iat claim is in the future");
+        throw invalidToken(`the token's ${err.claim} claim is not accepted`);
+      }
       throw invalidToken('the token is not a valid signed JWT for this service');
     }
     if (typeof payload.sub !== 'string' || !isUuid(payload.sub)) throw invalidToken("the token's sub claim is not a user id");
+    // A token minted to last for years is refused at once, not only once it is old.
+    if (payload.exp! - payload.iat! > options.maxAgeSeconds) throw invalidToken(`the token claims a lifetime (exp - iat) over ${options.maxAgeSeconds} s`);
     return { kind: 'user', userId: payload.sub.toLowerCase() };
   }
 

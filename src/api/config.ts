@@ -67,6 +67,11 @@ const schema = z.object({
   JWT_AUDIENCE: z.string({ error: 'is required' }).min(1),
   JWT_CLOCK_TOLERANCE_SECONDS: int(0, 300).default(5),
   /**
+   * The oldest user token accepted, from its `iat` (required), and the longest lifetime
+   * (`exp - iat`) one may claim: a leaked token stops working after this long whatever its `exp`.
+   */
+  JWT_MAX_AGE_SECONDS: int(60, 30 * DAY).default(DAY),
+  /**
    * Accepted on the admin port only. During a rotation, the new and the old token,
    * comma-separated: deploy both, move the callers to the new one, then drop the old.
    */

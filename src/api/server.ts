@@ -93,6 +93,7 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
       issuer: config.JWT_ISSUER,
       audience: config.JWT_AUDIENCE,
       clockToleranceSeconds: config.JWT_CLOCK_TOLERANCE_SECONDS,
+      maxAgeSeconds: config.JWT_MAX_AGE_SECONDS,
       serviceTokens: config.SERVICE_TOKEN,
     },
     webhook: {

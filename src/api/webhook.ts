@@ -84,6 +84,10 @@ export function verifyEvent(req: Request, options: Pick<WebhookOptions, 'secrets
   if (!signature) throw new HttpProblem('missing-signature', 'send the Stripe-Signature header that Stripe computed for this body');
   const body: unknown = req.body;
   if (!Buffer.isBuffer(body) || body.length === 0) throw new HttpProblem('malformed-event', 'the request has no body');
+  // The stripe library keeps the last `t=` and the future check below would read the first: with
+  // two, a far-future timestamp could hide behind a current one. Stripe sends exactly one.
+  const timestamps = signature.split(',').filter((item) => item.trim().startsWith('t=')).length;
+  if (timestamps !== 1) throw new HttpProblem('invalid-signature', `the Stripe-Signature header has ${timestamps} t= timestamps; Stripe sends exactly one`);
   let parsed: unknown;
   try {
     parsed = constructWithAnySecret(body, signature, options.secrets, options.toleranceSeconds);

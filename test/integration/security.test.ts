@@ -4,11 +4,14 @@
  * docs/security.md lists them with the threat model.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import { signPayload } from '../../src/cli/send-test-event';
 import { tenantIdForCustomer, tenantIdForSubscription } from '../../src/api/ids';
 import { problemType } from '../../src/api/problem';
 import {
   FIXTURE_CUSTOMER,
   FIXTURE_PRICE_PLAN,
+  JWT,
   SERVICE_TOKEN,
   WEBHOOK_SECRET,
   event,
@@ -20,6 +23,7 @@ import {
   startApi,
   type HttpAnswer,
   type RunningApi,
+  userToken,
 } from './api-harness';
 import { testDb, uniqueTaskQueue } from './helpers';
 
@@ -175,6 +179,51 @@ describe('security probes on the real stack', () => {
       const res = await postEvent(api, forged, { secret: 'whsec_retired_long_ago' });
       expect([res.status, slugOf(res)]).toEqual([400, problemType('invalid-signature')]);
       expect(await db.stripeEvent.findUnique({ where: { id: String(forged.id) } })).toBeNull();
+    });
+  });
+
+  describe('a doubled or stale timestamp, an old or everlasting token', () => {
+    let api: RunningApi;
+    beforeAll(async () => {
+      api = await startApi({ taskQueue: uniqueTaskQueue('sec-time'), dispatcher: false });
+    });
+    afterAll(() => api.close());
+    const now = () => Math.floor(Date.now() / 1000);
+
+    it.each([
+      ['a future t= in front of a correctly signed current header', (payload: string) => `t=${now() + 30 * 86_400},${signPayload(payload, WEBHOOK_SECRET)}`],
+      ['a current t= in front of a header signed for a day ahead', (payload: string) => `t=${now()},${signPayload(payload, WEBHOOK_SECRET, now() + 86_400)}`],
+    ])('%s: refused, nothing recorded', async (_what, header) => {
+      const probe = event({ type: 'payment_intent.succeeded', customer: newCustomer(), plan: 'starter' });
+      const res = await postEvent(api, probe, { signature: header(JSON.stringify(probe)) });
+      expect([res.status, res.body.type, res.body.detail]).toEqual([400, problemType('invalid-signature'), 'the Stripe-Signature header has 2 t= timestamps; Stripe sends exactly one']);
+      expect(await db.stripeEvent.findUnique({ where: { id: String(probe.id) } })).toBeNull();
+    });
+
+    it('a correctly signed header a day ahead alone: refused as stale, nothing recorded', async () => {
+      const probe = event({ type: 'payment_intent.succeeded', customer: newCustomer(), plan: 'starter' });
+      const res = await postEvent(api, probe, { timestamp: now() + 86_400 });
+      expect([res.status, res.body.type]).toEqual([400, problemType('stale-signature')]);
+      expect(await db.stripeEvent.findUnique({ where: { id: String(probe.id) } })).toBeNull();
+    });
+
+    it.each<[string, { iat?: number | null; exp?: number }, string]>([
+      ['valid for 100 years', { exp: 100 * 365 * 86_400 }, 'the token claims a lifetime (exp - iat) over 86400 s'],
+      ['without iat', { iat: null }, 'the token has no iat claim'],
+      ['issued two days ago, still unexpired', { iat: -2 * 86_400 }, 'the token was issued more than 86400 s ago (its iat)'],
+    ])('a user token %s: 401 with the reason', async (_what, spec, reason) => {
+      const user = await db.user.create({ data: { id: randomUUID() } });
+      const jwt = new SignJWT({ ...(spec.iat === null ? {} : { iat: now() + (spec.iat ?? 0) }) })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject(user.id)
+        .setIssuer(JWT.issuer)
+        .setAudience(JWT.audience)
+        .setExpirationTime(now() + (spec.exp ?? 3600));
+      const token = await jwt.sign(new TextEncoder().encode(JWT.secret));
+      const res = await get(api, '/api/tenants/status', token);
+      expect([res.status, res.body.type, res.body.detail]).toEqual([401, problemType('invalid-token'), reason]);
+      // The control: a fresh token of the same user.
+      expect((await get(api, '/api/tenants/status', await userToken(user.id))).status).toBe(200);
     });
   });
 });

@@ -3,14 +3,14 @@ import { SignJWT, UnsecuredJWT } from 'jose';
 import { createAuth, safeEqual } from '../../src/api/auth';
 import { HttpProblem } from '../../src/api/problem';
 
-const options = { jwtSecret: 'k'.repeat(40), issuer: 'https://auth.example', audience: 'tp', clockToleranceSeconds: 5, serviceTokens: ['s'.repeat(40), 'r'.repeat(40)] };
+const options = { jwtSecret: 'k'.repeat(40), issuer: 'https://auth.example', audience: 'tp', clockToleranceSeconds: 5, maxAgeSeconds: 3600, serviceTokens: ['s'.repeat(40), 'r'.repeat(40)] };
 const auth = createAuth(options);
 const USER = '6f1c2c1e-6a55-4c0c-9d59-3b8d4f0a1e22';
 const now = () => Math.floor(Date.now() / 1000);
 
 const sign = (claims: Record<string, unknown>, secret = options.jwtSecret, alg = 'HS256') =>
   new SignJWT(claims).setProtectedHeader({ alg }).sign(new TextEncoder().encode(secret));
-const good = (patch: Record<string, unknown> = {}) => ({ sub: USER, iss: options.issuer, aud: options.audience, exp: now() + 60, ...patch });
+const good = (patch: Record<string, unknown> = {}) => ({ sub: USER, iss: options.issuer, aud: options.audience, iat: now(), exp: now() + 60, ...patch });
 
 async function reason(token: string): Promise<string> {
   try {
@@ -42,6 +42,15 @@ describe('verifyUserToken', () => {
     ['a sub that is not a UUID', { sub: 'alice' }, /sub claim is not a user id/],
   ])('rejects a token with %s', async (_what, patch, expected) => {
     expect(await reason(await sign(good(patch)))).toMatch(expected);
+  });
+
+  it('requires iat, and refuses a token older than the maximum age or claiming a longer lifetime (JWT_MAX_AGE_SECONDS)', async () => {
+    expect(await reason(await sign(good({ iat: undefined })))).toBe('the token has no iat claim');
+    expect(await reason(await sign(good({ iat: now() - 3700, exp: now() + 60 })))).toBe('the token was issued more than 3600 s ago (its iat)');
+    expect(await reason(await sign(good({ iat: now() + 600, exp: now() + 900 })))).toBe("the token's iat claim is in the future");
+    // Valid for 100 years: refused at once, not only once it is old.
+    expect(await reason(await sign(good({ exp: now() + 100 * 365 * 86_400 })))).toBe('the token claims a lifetime (exp - iat) over 3600 s');
+    await expect(auth.verifyUserToken(await sign(good({ iat: now() - 3000, exp: now() + 500 })))).resolves.toMatchObject({ userId: USER });
   });
 
   it('rejects other keys, other algorithms, unsigned tokens and garbage', async () => {

@@ -20,6 +20,7 @@ describe('loadApiConfig', () => {
       WEBHOOK_BODY_LIMIT: '256kb',
       DEPROVISION_GRACE_SECONDS: 7 * 86_400,
       JWT_CLOCK_TOLERANCE_SECONDS: 5,
+      JWT_MAX_AGE_SECONDS: 86_400,
     });
   });
 

@@ -121,6 +121,14 @@ describe('verifyEvent', () => {
     ['a header without t and v1', () => request(Buffer.from(payload), 'v0=abc'), 'invalid-signature'],
     ['a timestamp 330 s old', () => signed(payload, now() - 330), 'stale-signature'],
     ['a timestamp 330 s ahead', () => signed(payload, now() + 330), 'stale-signature'],
+    ['a second, future t= before a current one', () => {
+      const header = Stripe.webhooks.generateTestHeaderString({ payload, secret });
+      return request(Buffer.from(payload), `t=${now() + 86_400},${header}`);
+    }, 'invalid-signature'],
+    ['a current t= before a second, future one', () => {
+      const header = Stripe.webhooks.generateTestHeaderString({ payload, secret, timestamp: now() + 86_400 });
+      return request(Buffer.from(payload), `t=${now()},${header}`);
+    }, 'invalid-signature'],
     ['a signed non-JSON body', () => signed('nope'), 'malformed-json'],
     ['a signed JSON array', () => signed('[]'), 'malformed-event'],
   ])('rejects %s', (_what, req, expected) => {
