@@ -49,6 +49,15 @@ const schema = z.object({
    * mode of STRIPE_API_KEY, else test. An event of the other mode is ignored with the reason.
    */
   STRIPE_MODE: z.enum(['test', 'live']).optional(),
+  /**
+   * Stripe Connect accounts (acct_..., comma-separated) whose events are acted on. Unset: none;
+   * an event that carries `account` is then ignored with the reason.
+   */
+  STRIPE_CONNECT_ACCOUNTS: z
+    .string()
+    .regex(/^acct_[A-Za-z0-9]{1,100}(,acct_[A-Za-z0-9]{1,100})*$/, 'must be a comma-separated list of Stripe account ids (acct_...)')
+    .optional()
+    .transform((v) => new Set(v ? v.split(',') : [])),
   /** Subscription statuses that suspend a tenant (comma-separated). past_due is not among them by default: Stripe is still retrying. */
   SUSPEND_ON_STATUSES: z
     .string()

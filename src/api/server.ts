@@ -103,6 +103,7 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
       graceSeconds: config.DEPROVISION_GRACE_SECONDS,
       livemode: stripeLivemode(config),
       suspendStatuses: config.SUSPEND_ON_STATUSES,
+      connectAccounts: config.STRIPE_CONNECT_ACCOUNTS,
     },
     stripe,
     onQueued: () => dispatcher.nudge(),

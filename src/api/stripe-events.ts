@@ -19,6 +19,7 @@
  * | payment_intent.succeeded, `metadata.subscription_id` (and maybe `metadata.plan`) | that subscription, if the API agrees (below) | yes |
  * | payment_intent.succeeded, no metadata (Stripe Billing's own)                 | the subscription of the invoice it paid  | yes (invoice payments) |
  * | payment_intent.payment_failed with `metadata.plan` and no subscription       | one-off payment failed (same price check) | no |
+ * | an event of a Connect account (`account`) not in STRIPE_CONNECT_ACCOUNTS      | ignored                                  |                                 |
  * | anything else                                  | ignored (2xx, recorded with the reason)         |                                 |
  *
  * PaymentIntent metadata is written by whoever creates the PaymentIntent, so it is a claim, never a
@@ -41,6 +42,8 @@ export const stripeEventEnvelope = z.object({
   type: z.string().regex(/^[a-z0-9_.]{1,100}$/, 'must be a Stripe event type'),
   created: z.number().int().positive(),
   livemode: z.boolean().optional(),
+  /** Set on events of a Stripe Connect account (the connected account's id). */
+  account: z.string().max(255).nullish(),
   data: z.object({ object: z.record(z.string(), z.unknown()) }),
 });
 export type StripeEventEnvelope = z.infer<typeof stripeEventEnvelope>;

@@ -7,7 +7,9 @@
  * 2. Record the event id (`stripe_events`, unique) as `received`. An id already `queued`,
  *    `recorded` or `ignored` is a duplicate: 200, nothing changes. An id still `received` was
  *    interrupted before it finished: it is processed again (every step below is idempotent).
- * 3. Guards: an event of the other mode (test vs. live) is ignored with the reason.
+ * 3. Guards: an event of the other mode (test vs. live), or of a Stripe Connect account that is not
+ *    in STRIPE_CONNECT_ACCOUNTS, is ignored with the reason. An allowed account's objects are read
+ *    from the Stripe API as that account (Stripe-Account header).
  * 4. Complete the event from the Stripe API when it lacks what a decision needs (stripe-api.ts),
  *    before any transaction: Stripe unreachable → 503 (Stripe redelivers); an answer that will not
  *    change (no such object, a refused key) → 500, the event stays `received` for reprocessing.
@@ -37,6 +39,7 @@ import { StripeLookupError, type StripeReader } from './stripe-api';
 import {
   ENDED_STATUSES,
   classifyEvent,
+  quoted,
   snapshotOfSubscription,
   stripeEventEnvelope,
   type Classification,
@@ -55,6 +58,8 @@ export interface WebhookOptions {
   livemode: boolean;
   /** Subscription statuses that suspend a tenant (default `unpaid`, `paused`). */
   suspendStatuses: ReadonlySet<string>;
+  /** Stripe Connect accounts whose events are acted on; an event of any other account is ignored. */
+  connectAccounts: ReadonlySet<string>;
 }
 
 export interface WebhookDeps {
@@ -87,7 +92,7 @@ export function verifyEvent(req: Request, options: Pick<WebhookOptions, 'secrets
   // The stripe library keeps the last `t=` and the future check below would read the first: with
   // two, a far-future timestamp could hide behind a current one. Stripe sends exactly one.
   const timestamps = signature.split(',').filter((item) => item.trim().startsWith('t=')).length;
-  if (timestamps !== 1) throw new HttpProblem('invalid-signature', `the Stripe-Signature header has ${timestamps} t= timestamps; Stripe sends exactly one`);
+  if (timestamps > 1) throw new HttpProblem('invalid-signature', `the Stripe-Signature header has ${timestamps} t= timestamps; Stripe sends exactly one`);
   let parsed: unknown;
   try {
     parsed = constructWithAnySecret(body, signature, options.secrets, options.toleranceSeconds);
@@ -195,12 +200,18 @@ export async function processEvent(deps: Pick<WebhookDeps, 'db' | 'stripe' | 'pl
     return ignore(`a ${eventLive ? 'live' : 'test'}-mode event reached a ${deps.options.livemode ? 'live' : 'test'}-mode deployment (STRIPE_MODE)`);
   }
 
+  // A connected account's customer, prices and metadata are that account's to shape.
+  const account = event.account ?? undefined;
+  if (account !== undefined && !deps.options.connectAccounts.has(account)) {
+    return ignore(`an event of Stripe Connect account ${quoted(account)}, which is not in STRIPE_CONNECT_ACCOUNTS`);
+  }
+
   const classification = classifyEvent(event, deps.plans);
   if (classification.action === 'ignore') return ignore(classification.reason);
 
   let facts: Facts;
   try {
-    facts = await completeFromStripe(deps, classification);
+    facts = await completeFromStripe(deps, classification, account);
   } catch (err) {
     if (err instanceof StripeLookupError) {
       await db.stripeEvent.updateMany({ where: { id: event.id, outcome: 'received' }, data: { detail: err.message.slice(0, 2000) } });
@@ -264,11 +275,11 @@ type Facts =
   | { ignore: string; tenantId?: string };
 
 /** Reads from the Stripe API what the event lacks (see stripe-events.ts for which events do). */
-async function completeFromStripe(deps: Pick<WebhookDeps, 'stripe' | 'plans' | 'options'>, c: Exclude<Classification, { action: 'ignore' }>): Promise<Facts> {
+async function completeFromStripe(deps: Pick<WebhookDeps, 'stripe' | 'plans' | 'options'>, c: Exclude<Classification, { action: 'ignore' }>, account?: string): Promise<Facts> {
   if (c.action === 'one-off') return { kind: 'one-off', tenantId: tenantIdForCustomer(c.customerId), paid: c.paid, ...(c.plan ? { plan: c.plan } : {}) };
   let subscriptionId: string;
   if (c.action === 'resolve-payment') {
-    const found = await deps.stripe.subscriptionOfPaymentIntent(c.paymentIntentId);
+    const found = await deps.stripe.subscriptionOfPaymentIntent(c.paymentIntentId, account);
     if (!found) return { ignore: `payment ${c.paymentIntentId} has no metadata.plan and paid no subscription invoice: neither a one-off payment nor a subscription's` };
     subscriptionId = found;
   } else {
@@ -276,7 +287,7 @@ async function completeFromStripe(deps: Pick<WebhookDeps, 'stripe' | 'plans' | '
     if (c.snapshot) return { kind: 'subscription', tenantId: tenantIdForSubscription(subscriptionId), snapshot: c.snapshot };
   }
   const tenantId = tenantIdForSubscription(subscriptionId);
-  const snapshot = snapshotOfSubscription(await deps.stripe.subscription(subscriptionId), deps.plans, { livemode: deps.options.livemode });
+  const snapshot = snapshotOfSubscription(await deps.stripe.subscription(subscriptionId, account), deps.plans, { livemode: deps.options.livemode });
   if ('error' in snapshot) return { ignore: `read from the Stripe API: ${snapshot.error}`, tenantId };
   if (snapshot.customerId !== c.customerId) {
     return { ignore: `subscription ${subscriptionId} belongs to customer ${snapshot.customerId}, not to the event's ${c.customerId}`, tenantId };

@@ -226,4 +226,48 @@ describe('security probes on the real stack', () => {
       expect((await get(api, '/api/tenants/status', await userToken(user.id))).status).toBe(200);
     });
   });
+
+  describe('Stripe Connect and live-mode price selection', () => {
+    let api: RunningApi;
+    let live: RunningApi;
+    beforeAll(async () => {
+      api = await startApi({ taskQueue: uniqueTaskQueue('sec-connect'), dispatcher: false, env: { STRIPE_CONNECT_ACCOUNTS: 'acct_allowed1' } });
+      live = await startApi({ taskQueue: uniqueTaskQueue('sec-live'), dispatcher: false, env: { STRIPE_MODE: 'live' } });
+    });
+    afterAll(() => Promise.all([api.close(), live.close()]));
+
+    it('an event of a Connect account not on the allow-list: refused, unchanged; an allowed account is acted on', async () => {
+      const customer = newCustomer();
+      const probe: Record<string, unknown> = { ...event({ type: 'payment_intent.succeeded', customer, plan: 'enterprise' }), account: 'acct_attacker' };
+      await expectRefusedAndUnchanged(await postEvent(api, probe), { eventId: probe.id, tenantId: tenantIdForCustomer(customer), customer }, /an event of Stripe Connect account "acct_attacker", which is not in STRIPE_CONNECT_ACCOUNTS/);
+      // Without an allow-list every connected account is refused.
+      const other = newCustomer();
+      const unlisted: Record<string, unknown> = { ...event({ type: 'payment_intent.succeeded', customer: other, plan: 'starter' }), account: 'acct_allowed1' };
+      await expectRefusedAndUnchanged(await postEvent(live, { ...unlisted, livemode: true }), { eventId: unlisted.id, tenantId: tenantIdForCustomer(other), customer: other }, /not in STRIPE_CONNECT_ACCOUNTS/);
+
+      const allowed = { ...event({ type: 'payment_intent.succeeded', customer, plan: 'enterprise' }), account: 'acct_allowed1' };
+      expect((await postEvent(api, allowed)).body).toMatchObject({ outcome: 'queued', tenantId: tenantIdForCustomer(customer) });
+      // An allowed account's subscription is read from the Stripe API as that account.
+      const subscription = newSubscription();
+      const invoice = { ...event({ type: 'invoice.paid', customer: FIXTURE_CUSTOMER, subscription }), account: 'acct_allowed1' };
+      expect((await postEvent(api, invoice)).body).toMatchObject({ outcome: 'queued', tenantId: tenantIdForSubscription(subscription) });
+    });
+
+    it('live mode: a price whose lookup_key is a plan id (and listed as a lookup key) selects nothing; only a listed price id does', async () => {
+      const subscription = newSubscription();
+      const probe = event({ type: 'customer.subscription.created', customer: newCustomer(), subscription, plan: 'enterprise', livemode: true });
+      const price = ((probe.data as { object: { items: { data: Array<{ price: { id: string } }> } } }).object.items.data[0]!.price);
+      price.id = 'price_attackers_own';
+      await expectRefusedAndUnchanged(
+        await postEvent(live, probe),
+        { eventId: probe.id, tenantId: tenantIdForSubscription(subscription), subscription },
+        /no plan is known for it \(no plan: price price_attackers_own is in no plan's stripe.priceIds .*in live mode only explicit price ids select a plan\)/,
+      );
+      // The control: the catalogue's price id selects its plan, whatever the lookup key says.
+      const listed = newSubscription();
+      const res = await postEvent(live, event({ type: 'customer.subscription.created', customer: newCustomer(), subscription: listed, plan: 'enterprise', livemode: true }));
+      expect(res.body).toMatchObject({ outcome: 'queued', tenantId: tenantIdForSubscription(listed) });
+      expect(await db.subscription.findUniqueOrThrow({ where: { stripeSubscriptionId: listed } })).toMatchObject({ plan: FIXTURE_PRICE_PLAN });
+    });
+  });
 });

@@ -35,6 +35,12 @@ describe('loadApiConfig', () => {
     expect(loadApiConfig(valid)).toMatchObject({ SERVICE_TOKEN: ['s'.repeat(32)], STRIPE_WEBHOOK_SECRET: ['whsec_abc123'] });
   });
 
+  it('reads the Connect allow-list (none by default)', () => {
+    expect(loadApiConfig(valid).STRIPE_CONNECT_ACCOUNTS).toEqual(new Set());
+    expect(loadApiConfig({ ...valid, STRIPE_CONNECT_ACCOUNTS: 'acct_1,acct_2' }).STRIPE_CONNECT_ACCOUNTS).toEqual(new Set(['acct_1', 'acct_2']));
+    expect(() => loadApiConfig({ ...valid, STRIPE_CONNECT_ACCOUNTS: 'acct_1,cus_2' })).toThrow(/STRIPE_CONNECT_ACCOUNTS: /);
+  });
+
   it('coerces numbers and treats blank values as unset', () => {
     expect(loadApiConfig({ ...valid, PORT: '9000', DEPROVISION_GRACE_SECONDS: '0', TASK_QUEUE: '  ' })).toMatchObject({ PORT: 9000, DEPROVISION_GRACE_SECONDS: 0, TASK_QUEUE: 'tenant-provisioning' });
   });

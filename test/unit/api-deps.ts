@@ -18,7 +18,7 @@ export function offlineApiDeps(overrides: Partial<ApiDeps> = {}): ApiDeps {
     logger: pino({ level: 'silent' }),
     metrics: createMetrics({ defaultMetrics: false }),
     auth: { jwtSecret: 'x'.repeat(32), issuer: 'i', audience: 'a', clockToleranceSeconds: 0, maxAgeSeconds: 86_400, serviceTokens: ['y'.repeat(32)] },
-    webhook: { secrets: ['whsec_x'], toleranceSeconds: 300, bodyLimit: '256kb', graceSeconds: 0, livemode: false, suspendStatuses: new Set(['unpaid', 'paused']) },
+    webhook: { secrets: ['whsec_x'], toleranceSeconds: 300, bodyLimit: '256kb', graceSeconds: 0, livemode: false, suspendStatuses: new Set(['unpaid', 'paused']), connectAccounts: new Set<string>() },
     stripe: unconfiguredStripe,
     statusQueryTimeoutMs: 100,
     readyTimeoutMs: 100,
