@@ -3,7 +3,7 @@
  * the real stack (or through proxies that stop), and server.ts only wires configuration:
  * - the public app: the Stripe webhook, users' own tenants, liveness; rate-limited per client
  *   address. It accepts no service token: a leaked one is worth nothing from outside.
- * - the admin app, on an internal port (and address) only: /metrics, readiness, and everything
+ * - the admin app, on an internal port (and address) only: /metrics, /readyz, and everything
  *   that takes the service token: the tenant list, provision, deprovision, Stripe events and
  *   their reprocessing, the operator endpoints.
  */
@@ -15,7 +15,7 @@ import type { Db } from '../db/client';
 import type { PlanCatalogue } from '../plans';
 import { adminRouter } from './admin';
 import { createAuth, type AuthOptions } from './auth';
-import { healthRouter } from './health';
+import { livenessRouter, readinessRouter } from './health';
 import { eventsRouter } from './events';
 import type { Metrics } from './metrics';
 import { ADMIN_ROUTES, openApiDocument } from './openapi';
@@ -38,6 +38,8 @@ export interface ApiDeps {
   onQueued?: () => void;
   statusQueryTimeoutMs: number;
   readyTimeoutMs: number;
+  /** How long one round of readiness checks answers every /readyz caller (READY_CACHE_MS). */
+  readyCacheMs?: number;
   /** True once shutdown has begun: /readyz answers 503 so that load balancers stop sending. */
   draining?: () => boolean;
   /** Requests per minute and client address; 0 turns a limit off. */
@@ -82,7 +84,7 @@ function requestLog(logger: Logger): RequestHandler {
 
 /** `/api/events/:eventId` → a RegExp matching its concrete paths. */
 const routePattern = (path: string) => new RegExp(`^${path.replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`);
-const ADMIN_ONLY = ADMIN_ROUTES.filter((r) => r.path.startsWith('/api/')).map((r) => ({ method: r.method.toUpperCase(), pattern: routePattern(r.path) }));
+const ADMIN_ONLY = ADMIN_ROUTES.filter((r) => !['/healthz', '/openapi.json'].includes(r.path)).map((r) => ({ method: r.method.toUpperCase(), pattern: routePattern(r.path) }));
 
 /** On the public port, a route of the admin port says where it is instead of a bare 404. */
 function adminOnlyHint(req: { method: string; path: string }): string | undefined {
@@ -105,16 +107,8 @@ export function createApp(deps: ApiDeps): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
-  app.use(
-    healthRouter({
-      db: deps.db,
-      workflows: deps.workflows,
-      logger: deps.logger,
-      readyTimeoutMs: deps.readyTimeoutMs,
-      draining: deps.draining ?? (() => false),
-    }),
-  );
-  // Probes and the contract are not limited; the webhook and the API each have their own budget.
+  app.use(livenessRouter());
+  // Liveness and the contract are not limited; the webhook and the API each have their own budget.
   app.use('/webhooks', limiter(deps.rateLimit?.webhookPerMinute ?? 0, 'webhook'));
   app.use('/api', limiter(deps.rateLimit?.apiPerMinute ?? 0, 'API'));
   // The webhook reads its own raw body (the signature covers the exact bytes): no JSON parser before it.
@@ -138,6 +132,17 @@ export function createAdminApp(deps: ApiDeps): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
+  app.use(livenessRouter());
+  app.use(
+    readinessRouter({
+      db: deps.db,
+      workflows: deps.workflows,
+      logger: deps.logger,
+      readyTimeoutMs: deps.readyTimeoutMs,
+      cacheMs: deps.readyCacheMs ?? 1_000,
+      draining: deps.draining ?? (() => false),
+    }),
+  );
   app.get('/metrics', async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });

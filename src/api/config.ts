@@ -28,6 +28,8 @@ const schema = z.object({
   STATUS_QUERY_TIMEOUT_MS: int(50, 10_000).default(750),
   /** Deadline of each readiness check. */
   READY_TIMEOUT_MS: int(100, 30_000).default(2_000),
+  /** One round of readiness checks answers every /readyz caller for this long (0: each runs its own). */
+  READY_CACHE_MS: int(0, 60_000).default(1_000),
   /**
    * The endpoint's signing secret; during a rotation, the old and the new one, comma-separated
    * (a delivery signed with any of them is accepted).

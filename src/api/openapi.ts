@@ -44,16 +44,6 @@ const tenantParams = s.tenantIdParams;
 
 export const PUBLIC_ROUTES: RouteSpec[] = [
   { method: 'get', path: '/healthz', operationId: 'liveness', summary: 'The process is up (no dependency is asked).', tag: 'health', auth: 'none', responses: { 200: json('Alive', z.object({ status: z.literal('ok') })) } },
-  {
-    method: 'get',
-    path: '/readyz',
-    operationId: 'readiness',
-    summary: 'PostgreSQL answers within its deadline (503 otherwise, and while shutting down); an unreachable Temporal only makes it `degraded`, since events are still accepted into the outbox.',
-    tag: 'health',
-    auth: 'none',
-    responses: { 200: json('Ready, or degraded (Temporal unreachable)', z.object({ status: z.enum(['ready', 'degraded']), checks: z.record(z.string(), z.unknown()), degraded: z.array(z.string()).optional(), detail: z.string().optional() })) },
-    problems: ['not-ready'],
-  },
   { method: 'get', path: '/openapi.json', operationId: 'publicOpenApi', summary: 'This description.', tag: 'meta', auth: 'none', responses: { 200: json('OpenAPI 3.1 document', z.record(z.string(), z.unknown())) } },
   {
     method: 'post',
@@ -94,6 +84,17 @@ const signaled = (what: string): Record<number, Response> => ({ 202: json(`${wha
 
 export const ADMIN_ROUTES: RouteSpec[] = [
   { method: 'get', path: '/metrics', operationId: 'metrics', summary: 'Prometheus metrics (text exposition format).', tag: 'meta', auth: 'none', responses: { 200: { description: 'Metrics', contentType: 'text/plain', schema: z.string() } } },
+  { method: 'get', path: '/healthz', operationId: 'adminLiveness', summary: 'The process is up (no dependency is asked).', tag: 'health', auth: 'none', responses: { 200: json('Alive', z.object({ status: z.literal('ok') })) } },
+  {
+    method: 'get',
+    path: '/readyz',
+    operationId: 'readiness',
+    summary: 'Readiness (admin port only; one round of checks answers every caller for READY_CACHE_MS): PostgreSQL answers within its deadline (503 otherwise, and while shutting down); an unreachable Temporal only makes it `degraded`, since events are still accepted into the outbox.',
+    tag: 'health',
+    auth: 'none',
+    responses: { 200: json('Ready, or degraded (Temporal unreachable)', z.object({ status: z.enum(['ready', 'degraded']), checks: z.record(z.string(), z.unknown()), degraded: z.array(z.string()).optional(), detail: z.string().optional() })) },
+    problems: ['not-ready'],
+  },
   { method: 'get', path: '/openapi.json', operationId: 'adminOpenApi', summary: 'This description.', tag: 'meta', auth: 'none', responses: { 200: json('OpenAPI 3.1 document', z.record(z.string(), z.unknown())) } },
   {
     method: 'get',

@@ -109,6 +109,7 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
     onQueued: () => dispatcher.nudge(),
     statusQueryTimeoutMs: config.STATUS_QUERY_TIMEOUT_MS,
     readyTimeoutMs: config.READY_TIMEOUT_MS,
+    readyCacheMs: config.READY_CACHE_MS,
     rateLimit: { apiPerMinute: config.RATE_LIMIT_PER_MINUTE, webhookPerMinute: config.RATE_LIMIT_WEBHOOK_PER_MINUTE },
     trustProxy: config.TRUST_PROXY,
   };

@@ -4,10 +4,14 @@
  * docs/security.md lists them with the threat model.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
 import { SignJWT } from 'jose';
 import { signPayload } from '../../src/cli/send-test-event';
 import { tenantIdForCustomer, tenantIdForSubscription } from '../../src/api/ids';
+import { createAdminApp } from '../../src/api/app';
 import { problemType } from '../../src/api/problem';
+import { createHttpServer } from '../../src/api/server';
 import {
   FIXTURE_CUSTOMER,
   FIXTURE_PRICE_PLAN,
@@ -147,8 +151,12 @@ describe('security probes on the real stack', () => {
       expect([res.status, slugOf(res), res.body.detail]).toEqual([403, problemType('forbidden'), 'the service token is not a user token; the service token is accepted on the internal admin port only']);
     });
 
-    it('/metrics is not on the public port; it is on the admin port', async () => {
-      expect((await get(api, '/metrics')).status).toBe(404);
+    it('/metrics and /readyz are not on the public port; they are on the admin port', async () => {
+      for (const path of ['/metrics', '/readyz']) {
+        const res = await get(api, path);
+        expect([res.status, res.body.detail]).toEqual([404, `GET ${path} is served on the internal admin port only (ADMIN_PORT), never on the public port`]);
+      }
+      expect((await get(admin(), '/readyz')).status).toBe(200);
       const scraped = await fetch(`${api.adminUrl}/metrics`, { signal: AbortSignal.timeout(10_000) });
       expect(scraped.status).toBe(200);
       expect(await scraped.text()).toMatch(/^# HELP /m);
@@ -156,7 +164,7 @@ describe('security probes on the real stack', () => {
 
     it('the public OpenAPI document lists public routes only; the admin one lists the moved routes', async () => {
       const pub = await get<{ paths: Record<string, Record<string, { security: unknown[] }>> }>(api, '/openapi.json');
-      expect(Object.keys(pub.body.paths).sort()).toEqual(['/api/tenants/status', '/api/tenants/{tenantId}', '/healthz', '/openapi.json', '/readyz', '/webhooks/stripe']);
+      expect(Object.keys(pub.body.paths).sort()).toEqual(['/api/tenants/status', '/api/tenants/{tenantId}', '/healthz', '/openapi.json', '/webhooks/stripe']);
       expect(JSON.stringify(Object.values(pub.body.paths).flatMap((ops) => Object.values(ops).map((o) => o.security)))).not.toContain('serviceToken');
       const adm = await get<{ paths: Record<string, unknown> }>(admin(), '/openapi.json');
       expect(Object.keys(adm.body.paths)).toEqual(expect.arrayContaining(['/api/tenants', '/api/tenants/provision', '/api/tenants/deprovision', '/api/events', '/api/events/{eventId}/reprocess']));
@@ -268,6 +276,45 @@ describe('security probes on the real stack', () => {
       const res = await postEvent(live, event({ type: 'customer.subscription.created', customer: newCustomer(), subscription: listed, plan: 'enterprise', livemode: true }));
       expect(res.body).toMatchObject({ outcome: 'queued', tenantId: tenantIdForSubscription(listed) });
       expect(await db.subscription.findUniqueOrThrow({ where: { stripeSubscriptionId: listed } })).toMatchObject({ plan: FIXTURE_PRICE_PLAN });
+    });
+  });
+
+  describe('a flood of readiness probes', () => {
+    it('200 concurrent GET /readyz on the admin port cost one PostgreSQL query and one Temporal call (READY_CACHE_MS 1000)', async () => {
+      const api = await startApi({ taskQueue: uniqueTaskQueue('sec-ready'), dispatcher: false });
+      const counted = { queries: 0, pings: 0 };
+      const { deps } = api.runtime;
+      // The real PostgreSQL and Temporal behind counters.
+      const db = new Proxy(deps.db, {
+        get: (target, prop, receiver) => {
+          const value: unknown = Reflect.get(target, prop, receiver);
+          if (prop !== '$queryRaw' || typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            counted.queries += 1;
+            return (value as (...a: unknown[]) => unknown).apply(target, args);
+          };
+        },
+      });
+      const workflows = { ...deps.workflows, ping: (ms: number) => ((counted.pings += 1), deps.workflows.ping(ms)) };
+      const server = createHttpServer(createAdminApp({ ...deps, db, workflows, readyCacheMs: 1_000 }));
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/readyz`;
+      try {
+        await fetch(url); // connect the pool and Temporal first
+        await new Promise((r) => setTimeout(r, 1_100));
+        const before = { ...counted };
+        const answers = await Promise.all(Array.from({ length: 200 }, () => fetch(url, { signal: AbortSignal.timeout(10_000) }).then((r) => r.status)));
+        expect(answers.filter((s) => s === 200)).toHaveLength(200);
+        // Every probe arrived within a second or two: at most one round per second of arrival.
+        expect(counted.queries - before.queries).toBeLessThanOrEqual(2);
+        expect(counted.pings - before.pings).toBeLessThanOrEqual(2);
+        expect(counted.queries - before.queries).toBeGreaterThanOrEqual(1);
+      } finally {
+        await new Promise((r) => server.close(r));
+        server.closeAllConnections();
+        await api.close();
+      }
     });
   });
 });

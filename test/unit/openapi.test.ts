@@ -60,7 +60,8 @@ describe('OpenAPI description', () => {
 
   it('serves and describes nothing that takes the service token on the public port', () => {
     expect(PUBLIC_ROUTES.filter((r) => r.auth === 'service' || r.auth === 'user-or-service').map((r) => r.path)).toEqual([]);
-    expect(registeredRoutes(createApp(deps))).toEqual(['GET /api/tenants/:tenantId', 'GET /api/tenants/status', 'GET /healthz', 'GET /openapi.json', 'GET /readyz', 'POST /webhooks/stripe']);
+    expect(registeredRoutes(createApp(deps))).toEqual(['GET /api/tenants/:tenantId', 'GET /api/tenants/status', 'GET /healthz', 'GET /openapi.json', 'POST /webhooks/stripe']);
+    expect(registeredRoutes(createAdminApp(deps))).toContain('GET /readyz');
     const admin = registeredRoutes(createAdminApp(deps));
     for (const route of ['GET /api/tenants', 'POST /api/tenants/provision', 'POST /api/tenants/deprovision', 'GET /api/events', 'GET /api/events/:eventId', 'POST /api/events/:eventId/reprocess']) {
       expect(admin).toContain(route);
