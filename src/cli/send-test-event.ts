@@ -5,7 +5,11 @@
  *   node dist/cli/send-test-event.js --customer cus_demo1 --plan starter [--subscription sub_demo1]
  *        [--type payment_intent.succeeded | customer.subscription.created | invoice.paid | ...]
  *        [--status trialing] [--billing] [--url http://127.0.0.1:8080]
- * Events are built from Stripe's own object fixtures (test/fixtures/stripe/objects.json).
+ * Events are built from Stripe's own object fixtures (test/fixtures/stripe/objects.json). A
+ * one-off payment is for the plan's one-off price (PLANS_JSON, else the default catalogue). A
+ * payment that names `--subscription` is checked against the subscription the Stripe API returns
+ * (stripe-mock's fixture belongs to its own customer): for a subscription of your own customer,
+ * send `--type customer.subscription.created`.
  *   node dist/cli/send-test-event.js --token --user <user-uuid>      # prints a dev JWT only
  *
  * Environment: STRIPE_WEBHOOK_SECRET (to sign), API_URL (default http://127.0.0.1:8080),
