@@ -45,7 +45,8 @@ fi
 cat >&2 <<MSG
 
   Temporal Web UI  $TEMPORAL_UI_URL  (filter: TenantStatus="active")
-  API              http://127.0.0.1:$PORT   (GET /healthz, /readyz; /metrics on the admin port, http://127.0.0.1:${ADMIN_PORT:-9090})
+  API              http://127.0.0.1:$PORT   (webhook, users' tenants, GET /healthz)
+  admin API        http://127.0.0.1:${ADMIN_PORT:-9090}   (GET /readyz, /metrics, tenantctl)
   Kubernetes       KUBECONFIG=$KUBECONFIG kubectl get ns -l app.kubernetes.io/managed-by=tenant-provisioner
   Stripe API       $STRIPE_API_BASE (stripe-mock)
   Send a paid event:  npm run send-test-event -- --customer cus_demo --plan starter

@@ -6,7 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from './contract';
 import { isIpv4Cidr } from './k8s/network-policies';
-import { issueText, zodIssues } from './validation';
+import { zodIssues } from './validation';
 
 const PROJECT_ROOT = path.resolve(__dirname, '..');
 
@@ -169,7 +169,13 @@ function withoutBlanks(env: Record<string, string | undefined>): Record<string, 
 export function parseEnv<S extends z.ZodType>(schema: S, env: Record<string, string | undefined>, what: string): z.infer<S> {
   const parsed = schema.safeParse(withoutBlanks(env));
   if (!parsed.success) {
-    const problems = zodIssues(parsed.error).map((i) => `  ${issueText(i)}`).join('\n');
+    // Named by variable; an item of a comma-separated list by its position, never its value.
+    const problems = zodIssues(parsed.error)
+      .map(({ path, message }) => {
+        const [name, index] = path.split('.');
+        return `  ${name}: ${index !== undefined ? `value ${Number(index) + 1} of the list: ` : ''}${message}`;
+      })
+      .join('\n');
     throw new ConfigError(`invalid ${what}:\n${problems}`);
   }
   return parsed.data;

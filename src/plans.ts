@@ -44,11 +44,18 @@ export interface Plan {
   egress: Egress;
   /**
    * Which Stripe Prices select this plan. Without it, a Price whose `lookup_key` is the plan id
-   * selects it; `metadata.plan` on the Price or its Product always may.
+   * selects it; `metadata.plan` on the Price or its Product always may. In live mode only
+   * `priceIds` select a plan (see PlanCatalogue.planForPrice).
    */
   stripe?: {
     lookupKeys?: string[];
     priceIds?: string[];
+    /**
+     * What a one-off payment (`payment_intent.*` with `metadata.plan`) must be to buy this plan:
+     * the amount in the currency's smallest unit and the ISO currency code, lowercase as Stripe
+     * writes it. A plan without it cannot be bought by a one-off payment.
+     */
+    oneOffPrice?: { amount: number; currency: string };
   };
 }
 
@@ -75,6 +82,7 @@ export const PLAN_ID_MAX_LENGTH = 30;
 const STARTER: Plan = {
   id: 'starter',
   displayName: 'Starter',
+  stripe: { oneOffPrice: { amount: 2000, currency: 'usd' } },
   quota: {
     requestsCpu: '500m',
     requestsMemory: '512Mi',
@@ -102,6 +110,7 @@ const STARTER: Plan = {
 const PRO: Plan = {
   id: 'pro',
   displayName: 'Pro',
+  stripe: { oneOffPrice: { amount: 9900, currency: 'usd' } },
   quota: {
     requestsCpu: '2',
     requestsMemory: '4Gi',
@@ -129,6 +138,7 @@ const PRO: Plan = {
 const ENTERPRISE: Plan = {
   id: 'enterprise',
   displayName: 'Enterprise',
+  stripe: { oneOffPrice: { amount: 49900, currency: 'usd' } },
   quota: {
     requestsCpu: '8',
     requestsMemory: '16Gi',
@@ -333,6 +343,12 @@ const planSchema: z.ZodType<Plan> = z.strictObject({
     .strictObject({
       lookupKeys: z.array(z.string().min(1).max(200)).max(50).optional(),
       priceIds: z.array(z.string().regex(/^price_[A-Za-z0-9_]{1,200}$/, 'must be a Stripe price id (price_...)')).max(50).optional(),
+      oneOffPrice: z
+        .strictObject({
+          amount: z.int().positive().max(99_999_999),
+          currency: z.string().regex(/^[a-z]{3}$/, 'must be a lowercase ISO 4217 currency code, as Stripe writes it (usd, eur, ...)'),
+        })
+        .optional(),
     })
     .optional(),
 });
@@ -495,9 +511,19 @@ export class PlanCatalogue {
    * equal to a plan id when no plan lists lookup keys), else its id (`stripe.priceIds`), else
    * `metadata.plan` on the Price, else on its expanded Product. `unknown` names what the Price
    * offered when none of it is in the catalogue; `none` when it offered nothing.
+   *
+   * With `explicitOnly` (live mode) only `stripe.priceIds` select: a lookup key can be moved to
+   * another Price (`transfer_lookup_key`) and metadata edited by anyone with write access to the
+   * Stripe account, while a price id names one immutable amount.
    */
-  planForPrice(price: StripePriceRef): PriceResolution {
+  planForPrice(price: StripePriceRef, options: { explicitOnly?: boolean } = {}): PriceResolution {
     const plans = [...this.byId.values()];
+    if (options.explicitOnly) {
+      const byId = price.id ? plans.find((p) => p.stripe?.priceIds?.includes(price.id!)) : undefined;
+      if (byId) return { plan: byId.id };
+      if (!price.id) return { none: true };
+      return { unknown: `price ${price.id} is in no plan's stripe.priceIds (${this.ids().join(', ')}); in live mode only explicit price ids select a plan` };
+    }
     const offered: string[] = [];
     const lookupKey = price.lookup_key ?? undefined;
     if (lookupKey) {

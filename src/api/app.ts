@@ -1,8 +1,11 @@
 /**
  * The express apps, built from injected dependencies so that tests run the very same apps against
  * the real stack (or through proxies that stop), and server.ts only wires configuration:
- * - the public app (webhook, tenant API, probes), rate-limited per client address;
- * - the admin app, on an internal port only: /metrics and the operator endpoints.
+ * - the public app: the Stripe webhook, users' own tenants, liveness; rate-limited per client
+ *   address. It accepts no service token: a leaked one is worth nothing from outside.
+ * - the admin app, on an internal port (and address) only: /metrics, /readyz, and everything
+ *   that takes the service token: the tenant list, provision, deprovision, Stripe events and
+ *   their reprocessing, the operator endpoints.
  */
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
@@ -12,14 +15,14 @@ import type { Db } from '../db/client';
 import type { PlanCatalogue } from '../plans';
 import { adminRouter } from './admin';
 import { createAuth, type AuthOptions } from './auth';
-import { healthRouter } from './health';
+import { livenessRouter, readinessRouter } from './health';
 import { eventsRouter } from './events';
 import type { Metrics } from './metrics';
-import { openApiDocument } from './openapi';
+import { ADMIN_ROUTES, openApiDocument } from './openapi';
 import { HttpProblem, errorHandler, notFoundHandler } from './problem';
 import type { StripeReader } from './stripe-api';
 import type { TenantWorkflows } from './temporal';
-import { tenantsRouter } from './tenants';
+import { serviceTenantsRouter, userTenantsRouter } from './tenants';
 import { webhookRouter, type WebhookOptions } from './webhook';
 
 export interface ApiDeps {
@@ -35,6 +38,8 @@ export interface ApiDeps {
   onQueued?: () => void;
   statusQueryTimeoutMs: number;
   readyTimeoutMs: number;
+  /** How long one round of readiness checks answers every /readyz caller (READY_CACHE_MS). */
+  readyCacheMs?: number;
   /** True once shutdown has begun: /readyz answers 503 so that load balancers stop sending. */
   draining?: () => boolean;
   /** Requests per minute and client address; 0 turns a limit off. */
@@ -77,6 +82,17 @@ function requestLog(logger: Logger): RequestHandler {
   };
 }
 
+/** `/api/events/:eventId` → a RegExp matching its concrete paths. */
+const routePattern = (path: string) => new RegExp(`^${path.replace(/:[A-Za-z0-9_]+/g, '[^/]+')}/?$`);
+const ADMIN_ONLY = ADMIN_ROUTES.filter((r) => !['/healthz', '/openapi.json'].includes(r.path)).map((r) => ({ method: r.method.toUpperCase(), pattern: routePattern(r.path) }));
+
+/** On the public port, a route of the admin port says where it is instead of a bare 404. */
+function adminOnlyHint(req: { method: string; path: string }): string | undefined {
+  return ADMIN_ONLY.some((r) => r.method === req.method && r.pattern.test(req.path))
+    ? `${req.method} ${req.path} is served on the internal admin port only (ADMIN_PORT), never on the public port`
+    : undefined;
+}
+
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -91,39 +107,21 @@ export function createApp(deps: ApiDeps): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
-  app.use(
-    healthRouter({
-      db: deps.db,
-      workflows: deps.workflows,
-      logger: deps.logger,
-      readyTimeoutMs: deps.readyTimeoutMs,
-      draining: deps.draining ?? (() => false),
-    }),
-  );
-  // Probes and the contract are not limited; the webhook and the API each have their own budget.
+  app.use(livenessRouter());
+  // Liveness and the contract are not limited; the webhook and the API each have their own budget.
   app.use('/webhooks', limiter(deps.rateLimit?.webhookPerMinute ?? 0, 'webhook'));
   app.use('/api', limiter(deps.rateLimit?.apiPerMinute ?? 0, 'API'));
   // The webhook reads its own raw body (the signature covers the exact bytes): no JSON parser before it.
   const webhook = { db: deps.db, stripe: deps.stripe, plans: deps.plans, logger: deps.logger, metrics: deps.metrics, options: deps.webhook, ...(deps.onQueued ? { onQueued: deps.onQueued } : {}) };
   app.use(webhookRouter(webhook));
   const auth = createAuth(deps.auth);
-  app.use(eventsRouter({ db: deps.db, auth, stripe: deps.stripe, webhook }));
-  app.use(
-    tenantsRouter({
-      db: deps.db,
-      workflows: deps.workflows,
-      plans: deps.plans,
-      auth,
-      statusQueryTimeoutMs: deps.statusQueryTimeoutMs,
-      ...(deps.onQueued ? { onQueued: deps.onQueued } : {}),
-    }),
-  );
-  app.use(notFoundHandler());
+  app.use(userTenantsRouter({ db: deps.db, workflows: deps.workflows, plans: deps.plans, auth, statusQueryTimeoutMs: deps.statusQueryTimeoutMs }));
+  app.use(notFoundHandler(adminOnlyHint));
   app.use(errorHandler(deps.logger));
   return app;
 }
 
-/** The internal admin port: Prometheus metrics and the operator endpoints (service token too). */
+/** The internal admin port: Prometheus metrics and every endpoint that takes the service token. */
 export function createAdminApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -134,10 +132,34 @@ export function createAdminApp(deps: ApiDeps): Express {
   app.get('/openapi.json', (_req, res) => {
     res.json(openapi);
   });
+  app.use(livenessRouter());
+  app.use(
+    readinessRouter({
+      db: deps.db,
+      workflows: deps.workflows,
+      logger: deps.logger,
+      readyTimeoutMs: deps.readyTimeoutMs,
+      cacheMs: deps.readyCacheMs ?? 1_000,
+      draining: deps.draining ?? (() => false),
+    }),
+  );
   app.get('/metrics', async (_req, res) => {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
-  app.use(adminRouter({ db: deps.db, workflows: deps.workflows, plans: deps.plans, auth: createAuth(deps.auth), statusQueryTimeoutMs: deps.statusQueryTimeoutMs }));
+  const auth = createAuth(deps.auth);
+  const webhook = { db: deps.db, stripe: deps.stripe, plans: deps.plans, logger: deps.logger, metrics: deps.metrics, options: deps.webhook, ...(deps.onQueued ? { onQueued: deps.onQueued } : {}) };
+  app.use(adminRouter({ db: deps.db, workflows: deps.workflows, plans: deps.plans, auth, statusQueryTimeoutMs: deps.statusQueryTimeoutMs }));
+  app.use(eventsRouter({ db: deps.db, auth, stripe: deps.stripe, webhook }));
+  app.use(
+    serviceTenantsRouter({
+      db: deps.db,
+      workflows: deps.workflows,
+      plans: deps.plans,
+      auth,
+      statusQueryTimeoutMs: deps.statusQueryTimeoutMs,
+      ...(deps.onQueued ? { onQueued: deps.onQueued } : {}),
+    }),
+  );
   app.use(notFoundHandler());
   app.use(errorHandler(deps.logger));
   return app;

@@ -20,7 +20,10 @@ export interface AuthOptions {
   issuer: string;
   audience: string;
   clockToleranceSeconds: number;
-  serviceToken: string;
+  /** The oldest token accepted (from `iat`) and the longest lifetime (`exp - iat`) a token may claim. */
+  maxAgeSeconds: number;
+  /** Every accepted service token (more than one during a rotation). */
+  serviceTokens: readonly string[];
 }
 
 export interface UserPrincipal {
@@ -64,23 +67,31 @@ export function createAuth(options: AuthOptions) {
         issuer: options.issuer,
         audience: options.audience,
         clockTolerance: options.clockToleranceSeconds,
-        requiredClaims: ['sub', 'exp'],
+        maxTokenAge: options.maxAgeSeconds,
+        requiredClaims: ['sub', 'exp', 'iat'],
       }));
     } catch (err) {
-      if (err instanceof joseErrors.JWTExpired) throw invalidToken('the token has expired');
-      if (err instanceof joseErrors.JWTClaimValidationFailed) throw invalidToken(`the token's ${err.claim} claim is not accepted`);
+      if (err instanceof joseErrors.JWTExpired) throw invalidToken(/"iat"/.test(err.message) ? `the token was issued more than ${options.maxAgeSeconds} s ago (its iat)` : 'the token has expired');
+      if (err instanceof joseErrors.JWTClaimValidationFailed) {
+        if (err.reason === 'missing') throw invalidToken(`the token has no ${err.claim} claim`);
+        if (err.claim === 'iat') throw invalidToken("the token's iat claim is in the future");
+        throw invalidToken(`the token's ${err.claim} claim is not accepted`);
+      }
       throw invalidToken('the token is not a valid signed JWT for this service');
     }
     if (typeof payload.sub !== 'string' || !isUuid(payload.sub)) throw invalidToken("the token's sub claim is not a user id");
+    // A token minted to last for years is refused at once, not only once it is old.
+    if (payload.exp! - payload.iat! > options.maxAgeSeconds) throw invalidToken(`the token claims a lifetime (exp - iat) over ${options.maxAgeSeconds} s`);
     return { kind: 'user', userId: payload.sub.toLowerCase() };
   }
 
-  const isServiceToken = (token: string) => safeEqual(token, options.serviceToken);
+  // Every token is compared, so the time taken does not tell which one (or whether any) matched.
+  const isServiceToken = (token: string) => options.serviceTokens.map((t) => safeEqual(token, t)).includes(true);
 
   /** Users only: sets `res.locals.principal`. */
   const requireUser: RequestHandler = async (req, res, next) => {
     const token = bearer(req);
-    if (isServiceToken(token)) throw new HttpProblem('forbidden', 'the service token cannot read user tenants; use a user token');
+    if (isServiceToken(token)) throw new HttpProblem('forbidden', 'the service token is not a user token; the service token is accepted on the internal admin port only');
     res.locals.principal = await verifyUserToken(token);
     next();
   };

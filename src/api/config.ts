@@ -12,6 +12,13 @@ const secret = (minLength: number, what: string) =>
 
 const DAY = 86_400;
 
+/** A comma-separated list of at most 5 values, each checked by `item`. */
+const list = (item: z.ZodType<string, string>) =>
+  z
+    .string({ error: 'is required' })
+    .transform((v) => v.split(',').map((x) => x.trim()))
+    .pipe(z.array(item).min(1).max(5, 'at most 5 values (one old, one new, during a rotation)'));
+
 const schema = z.object({
   ...sharedEnv,
   DB_POOL_SIZE: int(1, 100).default(10),
@@ -21,7 +28,13 @@ const schema = z.object({
   STATUS_QUERY_TIMEOUT_MS: int(50, 10_000).default(750),
   /** Deadline of each readiness check. */
   READY_TIMEOUT_MS: int(100, 30_000).default(2_000),
-  STRIPE_WEBHOOK_SECRET: z.string({ error: 'is required' }).startsWith('whsec_', 'must be a Stripe webhook signing secret (whsec_...)'),
+  /** One round of readiness checks answers every /readyz caller for this long (0: each runs its own). */
+  READY_CACHE_MS: int(0, 60_000).default(1_000),
+  /**
+   * The endpoint's signing secret; during a rotation, the old and the new one, comma-separated
+   * (a delivery signed with any of them is accepted).
+   */
+  STRIPE_WEBHOOK_SECRET: list(z.string().startsWith('whsec_', 'must be Stripe webhook signing secrets (whsec_...), comma-separated')),
   /**
    * Reads subscriptions, invoice payments and events (a restricted key with read access suffices).
    * Without it, one-off payments and subscription events that carry the subscription still work;
@@ -38,6 +51,15 @@ const schema = z.object({
    * mode of STRIPE_API_KEY, else test. An event of the other mode is ignored with the reason.
    */
   STRIPE_MODE: z.enum(['test', 'live']).optional(),
+  /**
+   * Stripe Connect accounts (acct_..., comma-separated) whose events are acted on. Unset: none;
+   * an event that carries `account` is then ignored with the reason.
+   */
+  STRIPE_CONNECT_ACCOUNTS: z
+    .string()
+    .regex(/^acct_[A-Za-z0-9]{1,100}(,acct_[A-Za-z0-9]{1,100})*$/, 'must be a comma-separated list of Stripe account ids (acct_...)')
+    .optional()
+    .transform((v) => new Set(v ? v.split(',') : [])),
   /** Subscription statuses that suspend a tenant (comma-separated). past_due is not among them by default: Stripe is still retrying. */
   SUSPEND_ON_STATUSES: z
     .string()
@@ -66,14 +88,26 @@ const schema = z.object({
   JWT_ISSUER: z.string({ error: 'is required' }).min(1),
   JWT_AUDIENCE: z.string({ error: 'is required' }).min(1),
   JWT_CLOCK_TOLERANCE_SECONDS: int(0, 300).default(5),
-  SERVICE_TOKEN: secret(32, 'a guessable service token is no authentication').regex(
-    /^[A-Za-z0-9\-._~+/]+=*$/,
-    'must use only the characters of a bearer token (letters, digits and -._~+/, = padding at the end)',
+  /**
+   * The oldest user token accepted, from its `iat` (required), and the longest lifetime
+   * (`exp - iat`) one may claim: a leaked token stops working after this long whatever its `exp`.
+   */
+  JWT_MAX_AGE_SECONDS: int(60, 30 * DAY).default(DAY),
+  /**
+   * Accepted on the admin port only. During a rotation, the new and the old token,
+   * comma-separated: deploy both, move the callers to the new one, then drop the old.
+   */
+  SERVICE_TOKEN: list(
+    secret(32, 'a guessable service token is no authentication').regex(
+      /^[A-Za-z0-9\-._~+/]+=*$/,
+      'must use only the characters of a bearer token (letters, digits and -._~+/, = padding at the end); several are separated by commas',
+    ),
   ),
-  HOST: z.string().min(1).default('0.0.0.0'),
+  /** Loopback by default: a container or a host that must serve others sets 0.0.0.0 (the chart does). */
+  HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(0, 65_535).default(8080),
-  /** The internal admin port (/metrics, operator endpoints): never expose it publicly. */
-  ADMIN_HOST: z.string().min(1).default('0.0.0.0'),
+  /** The internal admin port (/metrics, readiness, every service-token endpoint): never expose it publicly. */
+  ADMIN_HOST: z.string().min(1).default('127.0.0.1'),
   ADMIN_PORT: int(0, 65_535).default(9090),
   /** Requests per minute per client address on /api and on /webhooks; 0 turns a limit off. */
   RATE_LIMIT_PER_MINUTE: int(0, 1_000_000).default(600),

@@ -1,10 +1,13 @@
 /**
- * GET /healthz: the process is up (no dependency is asked: a liveness probe must not restart the
- * API because PostgreSQL is down).
- * GET /readyz: PostgreSQL answers `SELECT 1` within a short deadline; otherwise 503 naming it. Also
- * 503 while shutting down. Temporal (GetSystemInfo) is checked and reported, but an unreachable
- * Temporal only makes the answer `degraded` (200): the webhook commits to the outbox and keeps
- * accepting Stripe's deliveries while Temporal is away, so load balancers must keep sending them.
+ * GET /healthz (public and admin port): the process is up (no dependency is asked: a liveness
+ * probe must not restart the API because PostgreSQL is down).
+ * GET /readyz (admin port only): PostgreSQL answers `SELECT 1` within a short deadline; otherwise
+ * 503 naming it. Also 503 while shutting down. Temporal (GetSystemInfo) is checked and reported,
+ * but an unreachable Temporal only makes the answer `degraded` (200): the webhook commits to the
+ * outbox and keeps accepting Stripe's deliveries while Temporal is away, so load balancers must
+ * keep sending them. The checks' result is shared for `cacheMs` (READY_CACHE_MS), and callers
+ * that arrive while a check runs wait for that one: a flood of probes costs one query and one
+ * Temporal call a second, not one each.
  */
 import express, { type Router } from 'express';
 import type { Logger } from 'pino';
@@ -18,6 +21,8 @@ export interface HealthDeps {
   workflows: TenantWorkflows;
   logger: Logger;
   readyTimeoutMs: number;
+  /** How long one round of checks answers every caller; 0: every caller runs its own. */
+  cacheMs: number;
   draining: () => boolean;
 }
 
@@ -27,7 +32,15 @@ interface Check {
   error?: string;
 }
 
-export function healthRouter(deps: HealthDeps): Router {
+export function livenessRouter(): Router {
+  const router = express.Router();
+  router.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  return router;
+}
+
+export function readinessRouter(deps: HealthDeps): Router {
   const router = express.Router();
 
   async function check(name: string, fn: () => Promise<unknown>): Promise<Check> {
@@ -43,16 +56,23 @@ export function healthRouter(deps: HealthDeps): Router {
     }
   }
 
-  router.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok' });
-  });
+  type Checks = { postgres: Check; temporal: Check };
+  // Shared while in flight, then for cacheMs after it finished. `check` never rejects.
+  let shared: { until: number; round: Promise<Checks> } | undefined;
+  function runChecks(): Promise<Checks> {
+    if (shared && performance.now() < shared.until) return shared.round;
+    const round = Promise.all([check('postgres', () => deps.db.$queryRaw`SELECT 1`), check('temporal', () => deps.workflows.ping(deps.readyTimeoutMs))]).then(([postgres, temporal]) => ({ postgres, temporal }));
+    const entry = { until: Number.POSITIVE_INFINITY, round };
+    shared = entry;
+    void round.then(() => {
+      entry.until = performance.now() + deps.cacheMs;
+    });
+    return round;
+  }
 
   router.get('/readyz', async (_req, res) => {
-    const [postgres, temporal] = await Promise.all([
-      check('postgres', () => deps.db.$queryRaw`SELECT 1`),
-      check('temporal', () => deps.workflows.ping(deps.readyTimeoutMs)),
-    ]);
-    const checks = { postgres, temporal };
+    const checks = await runChecks();
+    const { postgres, temporal } = checks;
     if (deps.draining()) throw new HttpProblem('not-ready', 'the service is shutting down', { checks, failed: ['shutdown'] });
     if (!postgres.ok) throw new HttpProblem('not-ready', 'not ready: postgres is unavailable', { checks, failed: ['postgres'] }, { 'Retry-After': '5' });
     if (!temporal.ok) {

@@ -140,8 +140,9 @@ function bodyParserProblem(err: unknown): HttpProblem | undefined {
   }
 }
 
-export function notFoundHandler(): RequestHandler {
-  return (req, res) => sendProblem(res, new HttpProblem('not-found', `no route for ${req.method} ${req.path}`));
+/** `hint` may say where a route is served instead (the public app names the admin port's routes). */
+export function notFoundHandler(hint: (req: { method: string; path: string }) => string | undefined = () => undefined): RequestHandler {
+  return (req, res) => sendProblem(res, new HttpProblem('not-found', hint(req) ?? `no route for ${req.method} ${req.path}`));
 }
 
 /** The last middleware: everything that went wrong becomes a problem document. */

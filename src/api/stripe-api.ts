@@ -25,13 +25,16 @@ export interface StripeApiOptions {
 export type StripeSubscription = Stripe.Subscription;
 
 export interface StripeReader {
-  /** The subscription with `items.data.price.product` expanded (so product metadata can name the plan). */
-  subscription(id: string): Promise<StripeSubscription>;
+  /**
+   * The subscription with `items.data.price.product` expanded (so product metadata can name the
+   * plan); `account`: read as that Stripe Connect account.
+   */
+  subscription(id: string, account?: string): Promise<StripeSubscription>;
   /**
    * The subscription a PaymentIntent paid an invoice of (API 2025-03-31 and later: through the
    * invoice's payments), or undefined when the payment belongs to no subscription invoice.
    */
-  subscriptionOfPaymentIntent(paymentIntentId: string): Promise<string | undefined>;
+  subscriptionOfPaymentIntent(paymentIntentId: string, account?: string): Promise<string | undefined>;
   /** The event as Stripe has it now (for reprocessing); null when Stripe has no such event. */
   event(id: string): Promise<unknown>;
 }
@@ -80,11 +83,12 @@ export function createStripeReader(options: StripeApiOptions): StripeReader {
   }
 
   return {
-    subscription: (id) => call(`reading subscription ${id}`, () => stripe.subscriptions.retrieve(id, { expand: ['items.data.price.product'] })),
+    subscription: (id, account) =>
+      call(`reading subscription ${id}`, () => stripe.subscriptions.retrieve(id, { expand: ['items.data.price.product'] }, account ? { stripeAccount: account } : {})),
 
-    async subscriptionOfPaymentIntent(paymentIntentId) {
+    async subscriptionOfPaymentIntent(paymentIntentId, account) {
       const payments = await call(`finding the invoice paid by ${paymentIntentId}`, () =>
-        stripe.invoicePayments.list({ payment: { type: 'payment_intent', payment_intent: paymentIntentId }, limit: 1, expand: ['data.invoice'] }),
+        stripe.invoicePayments.list({ payment: { type: 'payment_intent', payment_intent: paymentIntentId }, limit: 1, expand: ['data.invoice'] }, account ? { stripeAccount: account } : {}),
       );
       for (const payment of payments.data) {
         const invoice = payment.invoice;

@@ -15,12 +15,18 @@
  * | customer.subscription.deleted                  | the subscription, canceled                      | no                              |
  * | invoice.paid, invoice.payment_failed           | `parent.subscription_details.subscription`      | yes                             |
  * | checkout.session.completed (mode subscription, paid or no_payment_required) | `subscription` | yes                      |
- * | payment_intent.succeeded, `metadata.plan` without `metadata.subscription_id` | one-off payment (per customer) | no         |
- * | payment_intent.succeeded, `metadata.subscription_id` and `metadata.plan`     | the subscription paid, on that plan      | no |
- * | payment_intent.succeeded, `metadata.subscription_id` only                    | that subscription                        | yes |
+ * | payment_intent.succeeded, `metadata.plan` without `metadata.subscription_id` | one-off payment (per customer), if amount and currency are the plan's `stripe.oneOffPrice` | no |
+ * | payment_intent.succeeded, `metadata.subscription_id` (and maybe `metadata.plan`) | that subscription, if the API agrees (below) | yes |
  * | payment_intent.succeeded, no metadata (Stripe Billing's own)                 | the subscription of the invoice it paid  | yes (invoice payments) |
- * | payment_intent.payment_failed with `metadata.plan` and no subscription       | one-off payment failed                   | no |
+ * | payment_intent.payment_failed with `metadata.plan` and no subscription       | one-off payment failed (same price check) | no |
+ * | an event of a Connect account (`account`) not in STRIPE_CONNECT_ACCOUNTS      | ignored                                  |                                 |
  * | anything else                                  | ignored (2xx, recorded with the reason)         |                                 |
+ *
+ * PaymentIntent metadata is written by whoever creates the PaymentIntent, so it is a claim, never a
+ * fact: a payment naming a subscription is applied only after the subscription is read from the
+ * Stripe API and its customer is the payment's, its status is not ended, its price selects the plan
+ * the metadata names (if it names one) and is in the payment's currency. A one-off payment buys a
+ * plan only for exactly the plan's one-off price.
  *
  * A failed subscription payment (`invoice.payment_failed`, a subscription's PaymentIntent failing)
  * never suspends by itself: Stripe keeps retrying while the subscription is `past_due`, and the
@@ -37,6 +43,8 @@ export const stripeEventEnvelope = z.object({
   type: z.string().regex(/^[a-z0-9_.]{1,100}$/, 'must be a Stripe event type'),
   created: z.number().int().positive(),
   livemode: z.boolean().optional(),
+  /** Set on events of a Stripe Connect account (the connected account's id). */
+  account: z.string().max(255).nullish(),
   data: z.object({ object: z.record(z.string(), z.unknown()) }),
 });
 export type StripeEventEnvelope = z.infer<typeof stripeEventEnvelope>;
@@ -73,6 +81,15 @@ export interface SubscriptionSnapshot {
   plan?: string;
   /** Why no plan was found (the price selects none of the catalogue's), for the event's detail. */
   planNote?: string;
+  /** The currency of the price that selected the plan, when Stripe gave it. */
+  currency?: string;
+}
+
+/** What a PaymentIntent says about the subscription it names; checked against the Stripe API. */
+export interface PaymentClaim {
+  paymentIntentId: string;
+  plan?: string;
+  currency?: string;
 }
 
 interface Base {
@@ -86,7 +103,7 @@ interface Base {
 export type Classification =
   | { action: 'ignore'; reason: string }
   /** The event shows a subscription: the snapshot when it carries one, else it must be read from the API. */
-  | (Base & { action: 'subscription'; subscriptionId: string; snapshot?: SubscriptionSnapshot })
+  | (Base & { action: 'subscription'; subscriptionId: string; snapshot?: SubscriptionSnapshot; claim?: PaymentClaim })
   /** A Billing PaymentIntent: its subscription is found through the invoice it paid. */
   | (Base & { action: 'resolve-payment'; paymentIntentId: string })
   | (Base & { action: 'one-off'; paid: boolean; plan?: string });
@@ -98,6 +115,7 @@ const metadata = z.record(z.string(), z.string()).nullish().transform((m) => m ?
 
 const price = z.object({
   id: z.string().nullish(),
+  currency: z.string().nullish(),
   lookup_key: z.string().nullish(),
   metadata,
   product: z.union([z.string(), z.object({ metadata }).loose()]).nullish(),
@@ -114,6 +132,9 @@ export const subscriptionObject = z.object({
 const paymentIntent = z.object({
   id: stripeId('pi'),
   customer: expandable('cus').nullish(),
+  amount: z.number().int().nonnegative().nullish(),
+  amount_received: z.number().int().nonnegative().nullish(),
+  currency: z.string().max(10).nullish(),
   metadata,
 });
 
@@ -131,8 +152,14 @@ const checkoutSession = z.object({
   subscription: expandable('sub').nullish(),
 });
 
-/** The subscription's status and the plan its (first) price selects. */
-export function snapshotOfSubscription(raw: unknown, plans: PlanCatalogue, overrides: { status?: string } = {}): SubscriptionSnapshot | { error: string } {
+/** Subscription statuses Stripe never leaves: a payment does not revive such a subscription. */
+export const ENDED_STATUSES: ReadonlySet<string> = new Set(['canceled', 'incomplete_expired']);
+
+/**
+ * The subscription's status and the plan its (first) price selects. In live mode only explicit
+ * price ids select a plan (PlanCatalogue.planForPrice), and the subscription's metadata does not.
+ */
+export function snapshotOfSubscription(raw: unknown, plans: PlanCatalogue, overrides: { status?: string; livemode?: boolean } = {}): SubscriptionSnapshot | { error: string } {
   const parsed = subscriptionObject.safeParse(raw);
   if (!parsed.success) return { error: `the subscription is not in the expected shape: ${describeIssue(parsed.error)}` };
   const sub = parsed.data;
@@ -140,13 +167,14 @@ export function snapshotOfSubscription(raw: unknown, plans: PlanCatalogue, overr
   const base = { id: sub.id, customerId: sub.customer, status: overrides.status ?? sub.status };
   const prices = (sub.items?.data ?? []).map((i) => i.price).filter((p) => p !== null && p !== undefined);
   const notes: string[] = [];
+  const explicitOnly = overrides.livemode ?? false;
   for (const p of prices) {
-    const found = plans.planForPrice(p);
-    if ('plan' in found) return { ...base, plan: found.plan };
+    const found = plans.planForPrice(p, { explicitOnly });
+    if ('plan' in found) return { ...base, plan: found.plan, ...(p.currency ? { currency: p.currency } : {}) };
     if ('unknown' in found) notes.push(found.unknown);
   }
   // Subscriptions created with the plan in their own metadata (before prices carried it).
-  const named = sub.metadata.plan;
+  const named = explicitOnly ? undefined : sub.metadata.plan;
   if (named && plans.ids().includes(named)) return { ...base, plan: named };
   if (named) notes.push(`subscription metadata.plan ${quoted(named)} is not a plan of the catalogue`);
   return { ...base, ...(notes.length ? { planNote: notes.join('; ') } : { planNote: 'its price names no plan' }) };
@@ -166,7 +194,7 @@ export function classifyEvent(event: StripeEventEnvelope, plans: PlanCatalogue):
     case 'customer.subscription.resumed':
     case 'customer.subscription.deleted': {
       // A deleted subscription is canceled whatever its payload says.
-      const snapshot = snapshotOfSubscription(obj, plans, event.type === 'customer.subscription.deleted' ? { status: 'canceled' } : {});
+      const snapshot = snapshotOfSubscription(obj, plans, { livemode: event.livemode ?? false, ...(event.type === 'customer.subscription.deleted' ? { status: 'canceled' } : {}) });
       if ('error' in snapshot) return ignore(snapshot.error);
       return { ...base, action: 'subscription', customerId: snapshot.customerId, subscriptionId: snapshot.id, snapshot };
     }
@@ -207,11 +235,22 @@ export function classifyEvent(event: StripeEventEnvelope, plans: PlanCatalogue):
       if (subscriptionId !== undefined) {
         if (!stripeId('sub').safeParse(subscriptionId).success) return ignore(`metadata.subscription_id ${quoted(subscriptionId)} is not a Stripe subscription id`);
         if (!succeeded) return ignore(`a failed payment of subscription ${subscriptionId}: the subscription's status decides (past_due keeps the tenant running while Stripe retries)`);
-        // The payment names its subscription and plan: it shows that subscription paid, on that plan.
-        const snapshot = named ? { id: subscriptionId, customerId: pi.customer, status: 'active', plan: named } : undefined;
-        return { ...base, action: 'subscription', customerId: pi.customer, subscriptionId, ...(snapshot ? { snapshot } : {}) };
+        // A claim: the webhook reads the subscription from the Stripe API and checks it (module comment).
+        const claim: PaymentClaim = { paymentIntentId: pi.id, ...(named ? { plan: named } : {}), ...(pi.currency ? { currency: pi.currency } : {}) };
+        return { ...base, action: 'subscription', customerId: pi.customer, subscriptionId, claim };
       }
-      if (named !== undefined) return { ...base, action: 'one-off', customerId: pi.customer, paid: succeeded, plan: named };
+      if (named !== undefined) {
+        const price = plans.get(named).stripe?.oneOffPrice;
+        if (!price) return ignore(`plan ${named} has no one-off price in the catalogue (stripe.oneOffPrice): a one-off payment cannot buy it`);
+        // What was paid, for a success; what was asked, for a failure.
+        const amount = succeeded ? pi.amount_received : pi.amount;
+        if (amount !== price.amount || pi.currency !== price.currency) {
+          return ignore(
+            `a one-off payment of ${amount ?? '(no amount)'} ${pi.currency ?? '(no currency)'} does not match plan ${named}'s price of ${price.amount} ${price.currency}`,
+          );
+        }
+        return { ...base, action: 'one-off', customerId: pi.customer, paid: succeeded, plan: named };
+      }
       if (!succeeded) return ignore('a failed payment with no metadata.plan is not a one-off payment; a subscription\'s status decides its tenant');
       return { ...base, action: 'resolve-payment', customerId: pi.customer, paymentIntentId: pi.id };
     }

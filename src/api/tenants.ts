@@ -1,13 +1,13 @@
 /**
  * Tenant endpoints.
  *
- * Users (bearer JWT):
+ * Users (bearer JWT), on the public port (`userTenantsRouter`):
  *   GET  /api/tenants/status?limit&cursor → 200 { userId, tenants: TenantView[], nextCursor }  (the caller's own)
  *   GET  /api/tenants/:tenantId   → 200 TenantView, 404 when it is not the caller's (whether or not it exists)
- * The service (bearer SERVICE_TOKEN):
+ * The service (bearer SERVICE_TOKEN), on the admin port only (`serviceTenantsRouter`):
  *   GET  /api/tenants?customerId&userId&status&plan&limit&cursor → 200 { tenants, nextCursor }
  *   GET  /api/tenants/:tenantId   → 200 TenantView of any tenant
- * The service, with an Idempotency-Key header:
+ * The service, with an Idempotency-Key header, on the admin port only:
  *   POST /api/tenants/provision   { userId, plan, tenantId? }               → 202 { workflowId, tenantId } (queued in the outbox)
  *   POST /api/tenants/deprovision { tenantId, reason?, graceSeconds? }       → 202 { workflowId, tenantId }
  *     (signals the running workflow, or starts a cleanup run when the tenant's workflow is closed)
@@ -126,10 +126,10 @@ export function parseQuery<T>(req: express.Request, schema: z.ZodType<T>, what: 
   return parsed.data;
 }
 
-export function tenantsRouter(deps: TenantsDeps): Router {
-  const { db, workflows, plans, auth } = deps;
+/** What a user may ask about their own tenants: the public port. */
+export function userTenantsRouter(deps: TenantsDeps): Router {
+  const { db, auth } = deps;
   const router = express.Router();
-  const json = express.json({ limit: JSON_LIMIT, strict: true, type: 'application/json' });
   const views = createTenantViews(deps);
 
   router.get('/api/tenants/status', auth.requireUser, async (req, res) => {
@@ -139,6 +139,27 @@ export function tenantsRouter(deps: TenantsDeps): Router {
     const p = page(rows, q.limit);
     res.json({ userId, tenants: await views(p.rows), nextCursor: p.nextCursor });
   });
+
+  // For a user, someone else's tenant and a tenant that does not exist look the same.
+  router.get('/api/tenants/:tenantId', auth.requireUser, async (req, res) => {
+    const tenantId = String(req.params.tenantId);
+    const notFound = new HttpProblem('tenant-not-found', `you have no tenant ${isUuid(tenantId) ? tenantId : 'with that id'}`);
+    if (!isUuid(tenantId)) throw notFound;
+    const row = await db.tenant.findFirst({ where: { id: tenantId.toLowerCase(), userId: principalUserId(res.locals) } });
+    if (!row) throw notFound;
+    const [one] = await views([row]);
+    res.json(one);
+  });
+
+  return router;
+}
+
+/** The platform backend's and operators' endpoints (service token): the admin port only. */
+export function serviceTenantsRouter(deps: TenantsDeps): Router {
+  const { db, workflows, plans, auth } = deps;
+  const router = express.Router();
+  const json = express.json({ limit: JSON_LIMIT, strict: true, type: 'application/json' });
+  const views = createTenantViews(deps);
 
   // The service (platform backend, operators) lists any tenants, by customer, user, status or plan.
   router.get('/api/tenants', auth.requireService, async (req, res) => {
@@ -155,14 +176,11 @@ export function tenantsRouter(deps: TenantsDeps): Router {
     res.json({ tenants: await views(p.rows), nextCursor: p.nextCursor });
   });
 
-  router.get('/api/tenants/:tenantId', auth.requireUserOrService, async (req, res) => {
-    const principal = res.locals.principal as { kind: 'user' | 'service' };
+  router.get('/api/tenants/:tenantId', auth.requireService, async (req, res) => {
     const tenantId = String(req.params.tenantId);
-    const mine = principal.kind === 'user';
-    const notFound = new HttpProblem('tenant-not-found', `${mine ? 'you have no tenant' : 'there is no tenant'} ${isUuid(tenantId) ? tenantId : 'with that id'}`);
+    const notFound = new HttpProblem('tenant-not-found', `there is no tenant ${isUuid(tenantId) ? tenantId : 'with that id'}`);
     if (!isUuid(tenantId)) throw notFound;
-    // For a user, someone else's tenant and a tenant that does not exist look the same.
-    const row = await db.tenant.findFirst({ where: { id: tenantId.toLowerCase(), ...(mine ? { userId: principalUserId(res.locals) } : {}) } });
+    const row = await db.tenant.findUnique({ where: { id: tenantId.toLowerCase() } });
     if (!row) throw notFound;
     const [one] = await views([row]);
     res.json(one);

@@ -7,10 +7,14 @@
  * 2. Record the event id (`stripe_events`, unique) as `received`. An id already `queued`,
  *    `recorded` or `ignored` is a duplicate: 200, nothing changes. An id still `received` was
  *    interrupted before it finished: it is processed again (every step below is idempotent).
- * 3. Guards: an event of the other mode (test vs. live) is ignored with the reason.
+ * 3. Guards: an event of the other mode (test vs. live), or of a Stripe Connect account that is not
+ *    in STRIPE_CONNECT_ACCOUNTS, is ignored with the reason. An allowed account's objects are read
+ *    from the Stripe API as that account (Stripe-Account header).
  * 4. Complete the event from the Stripe API when it lacks what a decision needs (stripe-api.ts),
  *    before any transaction: Stripe unreachable → 503 (Stripe redelivers); an answer that will not
  *    change (no such object, a refused key) → 500, the event stays `received` for reprocessing.
+ *    A PaymentIntent that names a subscription is only a claim: the subscription read from the API
+ *    must be the payment's customer's, not ended, and on the plan and currency the payment names.
  * 5. One short transaction under the tenant's advisory lock: read the subscription, customer and
  *    tenant rows, decide (billing-decisions.ts), write the state, queue the workflow dispatches in the
  *    outbox (outbox.ts) and mark the event `queued`, `recorded` or `ignored`. No network call
@@ -33,10 +37,21 @@ import { HttpProblem, DependencyError, isDatabaseError } from './problem';
 import { poolOf } from '../db/client';
 import { applyDecision, ensureUser, markIgnored, readTenantFacts, recordDelivery, withTenantLockSql, type TenantFacts } from './webhook-store';
 import { StripeLookupError, type StripeReader } from './stripe-api';
-import { classifyEvent, snapshotOfSubscription, stripeEventEnvelope, type Classification, type StripeEventEnvelope, type SubscriptionSnapshot } from './stripe-events';
+import {
+  ENDED_STATUSES,
+  classifyEvent,
+  quoted,
+  snapshotOfSubscription,
+  stripeEventEnvelope,
+  type Classification,
+  type PaymentClaim,
+  type StripeEventEnvelope,
+  type SubscriptionSnapshot,
+} from './stripe-events';
 
 export interface WebhookOptions {
-  secret: string;
+  /** The endpoint's signing secrets: one, or the old and the new during a rotation. */
+  secrets: readonly string[];
   toleranceSeconds: number;
   bodyLimit: string;
   graceSeconds: number;
@@ -44,6 +59,8 @@ export interface WebhookOptions {
   livemode: boolean;
   /** Subscription statuses that suspend a tenant (default `unpaid`, `paused`). */
   suspendStatuses: ReadonlySet<string>;
+  /** Stripe Connect accounts whose events are acted on; an event of any other account is ignored. */
+  connectAccounts: ReadonlySet<string>;
 }
 
 export interface WebhookDeps {
@@ -68,14 +85,18 @@ export interface WebhookResult {
 
 export const WEBHOOK_PATH = '/webhooks/stripe';
 /** Verifies the signature and the envelope; throws 4xx problems. */
-export function verifyEvent(req: Request, options: Pick<WebhookOptions, 'secret' | 'toleranceSeconds'>): StripeEventEnvelope {
+export function verifyEvent(req: Request, options: Pick<WebhookOptions, 'secrets' | 'toleranceSeconds'>): StripeEventEnvelope {
   const signature = req.get('stripe-signature');
   if (!signature) throw new HttpProblem('missing-signature', 'send the Stripe-Signature header that Stripe computed for this body');
   const body: unknown = req.body;
   if (!Buffer.isBuffer(body) || body.length === 0) throw new HttpProblem('malformed-event', 'the request has no body');
+  // The stripe library keeps the last `t=` and the future check below would read the first: with
+  // two, a far-future timestamp could hide behind a current one. Stripe sends exactly one.
+  const timestamps = signature.split(',').filter((item) => item.trim().startsWith('t=')).length;
+  if (timestamps > 1) throw new HttpProblem('invalid-signature', `the Stripe-Signature header has ${timestamps} t= timestamps; Stripe sends exactly one`);
   let parsed: unknown;
   try {
-    parsed = Stripe.webhooks.constructEvent(body, signature, options.secret, options.toleranceSeconds);
+    parsed = constructWithAnySecret(body, signature, options.secrets, options.toleranceSeconds);
   } catch (err) {
     if (err instanceof Stripe.errors.StripeSignatureVerificationError) {
       if (/tolerance/i.test(err.message)) {
@@ -99,6 +120,23 @@ export function verifyEvent(req: Request, options: Pick<WebhookOptions, 'secret'
     throw new HttpProblem('malformed-event', `the body is not a Stripe event${issue ? ` (${issue})` : ''}`);
   }
   return envelope.data;
+}
+
+/**
+ * The event, verified with the first secret that signed it. The library checks the timestamp only
+ * once a signature matched, so a tolerance error is final; a mismatch tries the next secret.
+ */
+function constructWithAnySecret(body: Buffer, signature: string, secrets: readonly string[], toleranceSeconds: number): unknown {
+  let mismatch: unknown;
+  for (const secret of secrets) {
+    try {
+      return Stripe.webhooks.constructEvent(body, signature, secret, toleranceSeconds);
+    } catch (err) {
+      if (!(err instanceof Stripe.errors.StripeSignatureVerificationError) || !/no signatures found matching/i.test(err.message)) throw err;
+      mismatch = err;
+    }
+  }
+  throw mismatch;
 }
 
 export function webhookRouter(deps: WebhookDeps): Router {
@@ -163,12 +201,18 @@ export async function processEvent(deps: Pick<WebhookDeps, 'db' | 'stripe' | 'pl
     return ignore(`a ${eventLive ? 'live' : 'test'}-mode event reached a ${deps.options.livemode ? 'live' : 'test'}-mode deployment (STRIPE_MODE)`);
   }
 
+  // A connected account's customer, prices and metadata are that account's to shape.
+  const account = event.account ?? undefined;
+  if (account !== undefined && !deps.options.connectAccounts.has(account)) {
+    return ignore(`an event of Stripe Connect account ${quoted(account)}, which is not in STRIPE_CONNECT_ACCOUNTS`);
+  }
+
   const classification = classifyEvent(event, deps.plans);
   if (classification.action === 'ignore') return ignore(classification.reason);
 
   let facts: Facts;
   try {
-    facts = await completeFromStripe(deps, classification);
+    facts = await completeFromStripe(deps, classification, account);
   } catch (err) {
     if (err instanceof StripeLookupError) {
       await db.stripeEvent.updateMany({ where: { id: event.id, outcome: 'received' }, data: { detail: err.message.slice(0, 2000) } });
@@ -232,11 +276,11 @@ type Facts =
   | { ignore: string; tenantId?: string };
 
 /** Reads from the Stripe API what the event lacks (see stripe-events.ts for which events do). */
-async function completeFromStripe(deps: Pick<WebhookDeps, 'stripe' | 'plans'>, c: Exclude<Classification, { action: 'ignore' }>): Promise<Facts> {
+async function completeFromStripe(deps: Pick<WebhookDeps, 'stripe' | 'plans' | 'options'>, c: Exclude<Classification, { action: 'ignore' }>, account?: string): Promise<Facts> {
   if (c.action === 'one-off') return { kind: 'one-off', tenantId: tenantIdForCustomer(c.customerId), paid: c.paid, ...(c.plan ? { plan: c.plan } : {}) };
   let subscriptionId: string;
   if (c.action === 'resolve-payment') {
-    const found = await deps.stripe.subscriptionOfPaymentIntent(c.paymentIntentId);
+    const found = await deps.stripe.subscriptionOfPaymentIntent(c.paymentIntentId, account);
     if (!found) return { ignore: `payment ${c.paymentIntentId} has no metadata.plan and paid no subscription invoice: neither a one-off payment nor a subscription's` };
     subscriptionId = found;
   } else {
@@ -244,10 +288,25 @@ async function completeFromStripe(deps: Pick<WebhookDeps, 'stripe' | 'plans'>, c
     if (c.snapshot) return { kind: 'subscription', tenantId: tenantIdForSubscription(subscriptionId), snapshot: c.snapshot };
   }
   const tenantId = tenantIdForSubscription(subscriptionId);
-  const snapshot = snapshotOfSubscription(await deps.stripe.subscription(subscriptionId), deps.plans);
+  const snapshot = snapshotOfSubscription(await deps.stripe.subscription(subscriptionId, account), deps.plans, { livemode: deps.options.livemode });
   if ('error' in snapshot) return { ignore: `read from the Stripe API: ${snapshot.error}`, tenantId };
   if (snapshot.customerId !== c.customerId) {
     return { ignore: `subscription ${subscriptionId} belongs to customer ${snapshot.customerId}, not to the event's ${c.customerId}`, tenantId };
   }
+  const disagreement = c.action === 'subscription' && c.claim ? claimDisagreement(c.claim, snapshot) : undefined;
+  if (disagreement) return { ignore: disagreement, tenantId };
   return { kind: 'subscription', tenantId, snapshot };
+}
+
+/** Why a PaymentIntent's metadata does not describe the subscription Stripe has, or undefined when it does. */
+export function claimDisagreement(claim: PaymentClaim, snapshot: SubscriptionSnapshot): string | undefined {
+  const payment = `payment ${claim.paymentIntentId}`;
+  if (ENDED_STATUSES.has(snapshot.status)) return `${payment} names subscription ${snapshot.id}, which Stripe says is ${snapshot.status}: a payment does not revive it`;
+  if (claim.plan !== undefined && claim.plan !== snapshot.plan) {
+    return `${payment} names plan ${claim.plan} in its metadata, but subscription ${snapshot.id}'s price selects ${snapshot.plan ?? 'no plan'} (${snapshot.planNote ?? 'read from the Stripe API'})`;
+  }
+  if (claim.currency !== undefined && snapshot.currency !== undefined && claim.currency !== snapshot.currency) {
+    return `${payment} is in ${claim.currency}, but subscription ${snapshot.id}'s price is in ${snapshot.currency}`;
+  }
+  return undefined;
 }

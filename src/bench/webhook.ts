@@ -215,7 +215,7 @@ async function main(): Promise<void> {
   const kube = createKube(loadKubeConfig(process.env.KUBECONFIG), { qps: 50, burst: 100, timeoutMs: 15_000 });
   const signups: string[] = [];
   try {
-    await waitFor('the API', 60_000, async () => (await fetch(`${url}/readyz`)).ok);
+    await waitFor('the API', 60_000, async () => (await fetch(`${adminUrl}/readyz`)).ok);
 
     const send = async (event: Record<string, unknown>): Promise<{ ms: number; outcome: string } | { error: string }> => {
       const payload = JSON.stringify(event);

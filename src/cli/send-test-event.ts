@@ -5,7 +5,11 @@
  *   node dist/cli/send-test-event.js --customer cus_demo1 --plan starter [--subscription sub_demo1]
  *        [--type payment_intent.succeeded | customer.subscription.created | invoice.paid | ...]
  *        [--status trialing] [--billing] [--url http://127.0.0.1:8080]
- * Events are built from Stripe's own object fixtures (test/fixtures/stripe/objects.json).
+ * Events are built from Stripe's own object fixtures (test/fixtures/stripe/objects.json). A
+ * one-off payment is for the plan's one-off price (PLANS_JSON, else the default catalogue). A
+ * payment that names `--subscription` is checked against the subscription the Stripe API returns
+ * (stripe-mock's fixture belongs to its own customer): for a subscription of your own customer,
+ * send `--type customer.subscription.created`.
  *   node dist/cli/send-test-event.js --token --user <user-uuid>      # prints a dev JWT only
  *
  * Environment: STRIPE_WEBHOOK_SECRET (to sign), API_URL (default http://127.0.0.1:8080),
@@ -21,6 +25,7 @@ import Stripe from 'stripe';
 import { tenantWorkflowId } from '../contract';
 import { tenantIdForCustomer, tenantIdForSubscription } from '../api/ids';
 import { HANDLED_EVENT_TYPES, type HandledEventType } from '../api/stripe-events';
+import { loadPlanCatalogue } from '../plans';
 
 /** The CLI can send every event type the webhook acts on. */
 export const TEST_EVENT_TYPES = HANDLED_EVENT_TYPES;
@@ -39,8 +44,13 @@ export interface TestEventInput {
    * (no metadata at all). Default: the subscription and plan in metadata, as a one-off integration sets them.
    */
   billing?: boolean;
-  /** invoice.paid / invoice.payment_failed: the amount (0 for a trial's invoice; default 2000). */
+  /**
+   * invoice.*: the amount (0 for a trial's invoice; default 2000). payment_intent.*: the amount
+   * (default: the plan's one-off price in the catalogue of PLANS_JSON, else the fixture's).
+   */
   amount?: number;
+  /** payment_intent.*: the currency (default: the plan's one-off price's, else usd). */
+  currency?: string;
   /** checkout.session.completed: `payment_status` (default paid) and `mode` (default subscription). */
   paymentStatus?: string;
   mode?: string;
@@ -63,6 +73,13 @@ function fixture(name: 'event' | 'subscription' | 'invoice' | 'checkout.session'
 }
 
 const token = (bytes = 12) => randomBytes(bytes).toString('hex');
+
+/** The one-off price of a plan in the catalogue of PLANS_JSON (the defaults when unset), if it has one. */
+function oneOffPriceOf(plan: string | undefined): { amount: number; currency: string } | undefined {
+  if (plan === undefined) return undefined;
+  const catalogue = loadPlanCatalogue(process.env.PLANS_JSON);
+  return catalogue.ids().includes(plan) ? catalogue.get(plan).stripe?.oneOffPrice : undefined;
+}
 
 /** A Stripe subscription object (Stripe's fixture) with this id, customer, status and price lookup key. */
 export function buildSubscription(input: { id: string; customer: string; status?: string; plan?: string; created?: number }): Json {
@@ -88,6 +105,8 @@ export function buildTestEvent(input: TestEventInput): Json {
     case 'payment_intent.payment_failed': {
       const succeeded = input.type === 'payment_intent.succeeded';
       object = fixture('payment_intent');
+      const price = oneOffPriceOf(input.plan);
+      const amount = input.amount ?? price?.amount ?? (object.amount as number);
       const metadata = input.billing
         ? {}
         : { ...(input.plan ? { plan: input.plan } : {}), ...(input.subscription ? { subscription_id: input.subscription } : {}) };
@@ -96,7 +115,9 @@ export function buildTestEvent(input: TestEventInput): Json {
         client_secret: null,
         customer: input.customer,
         status: succeeded ? 'succeeded' : 'requires_payment_method',
-        amount_received: succeeded ? object.amount : 0,
+        amount,
+        currency: input.currency ?? price?.currency ?? object.currency,
+        amount_received: succeeded ? amount : 0,
         last_payment_error: succeeded ? null : object.last_payment_error,
         metadata,
         created,

@@ -1,8 +1,8 @@
 #!/usr/bin/env node
 /**
- * tenantctl: the operator's command line. It works through the service's own HTTP API (the public
- * port for tenant reads and provisioning, the internal admin port for operator actions), so every
- * action goes through the same validation, locks and Temporal calls as the rest of the system.
+ * tenantctl: the operator's command line. It works through the service's own HTTP API on the
+ * internal admin port (the only port that accepts the service token), so every action goes through
+ * the same validation, locks and Temporal calls as the rest of the system.
  *
  *   tenantctl list [--status failed] [--plan pro] [--customer cus_...] [--all]
  *   tenantctl show <tenant>          tenantctl watch <tenant>
@@ -13,8 +13,7 @@
  *   tenantctl verify-isolation <tenant> [--others 1] [--stranger <ns>] [--outside <ip:port>]
  *     (this one talks to the cluster itself, with KUBECONFIG, and probes from inside the pods)
  *
- * Environment: TENANTCTL_API_URL (default http://127.0.0.1:8080), TENANTCTL_ADMIN_URL (default
- * http://127.0.0.1:9090), TENANTCTL_TOKEN or SERVICE_TOKEN (the service token; or --token-file).
+ * Environment: TENANTCTL_ADMIN_URL (default http://127.0.0.1:9090), TENANTCTL_TOKEN or SERVICE_TOKEN (the service token; or --token-file).
  * The token is never accepted as an argument: arguments show up in `ps` and shell history.
  *
  * Exit codes (stable, for scripts): see EXIT below.
@@ -46,7 +45,6 @@ const TENANT_STATUSES = ['provisioning', 'active', 'failed', 'suspended', 'depro
 const SETTLED = new Set(['active', 'failed', 'suspended', 'deprovisioned']);
 
 interface GlobalOptions {
-  apiUrl: string;
   adminUrl: string;
   tokenFile?: string;
   json?: boolean;
@@ -101,8 +99,8 @@ function client(opts: GlobalOptions, io: Io) {
     return token;
   };
 
-  async function call<T>(base: 'api' | 'admin', method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
-    const root = base === 'api' ? opts.apiUrl : opts.adminUrl;
+  async function call<T>(base: 'admin', method: 'GET' | 'POST', path: string, body?: unknown, headers: Record<string, string> = {}): Promise<T> {
+    const root = opts.adminUrl;
     const url = `${root.replace(/\/+$/, '')}${path}`;
     let res: Response;
     try {
@@ -115,7 +113,7 @@ function client(opts: GlobalOptions, io: Io) {
     } catch (err) {
       if (err instanceof CliError) throw err;
       const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
-      const what = base === 'api' ? 'API (--api-url, TENANTCTL_API_URL)' : 'admin API (--admin-url, TENANTCTL_ADMIN_URL)';
+      const what = `${base} API (--admin-url, TENANTCTL_ADMIN_URL)`;
       const timedOut = err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError');
       throw new CliError(`${timedOut ? `no answer within ${opts.timeout} ms` : 'cannot reach'} the ${what} at ${root}${timedOut ? '' : `: ${cause}`}`, EXIT.unavailable);
     }
@@ -170,7 +168,6 @@ export function buildProgram(io: Io): Command {
   const program = new Command('tenantctl');
   program
     .description('Operate tenant-provisioner: find, watch, provision, suspend, retry and clean up tenants; inspect and reprocess Stripe events.')
-    .addOption(new Option('--api-url <url>', 'public API base URL').env('TENANTCTL_API_URL').default('http://127.0.0.1:8080'))
     .addOption(new Option('--admin-url <url>', 'internal admin API base URL').env('TENANTCTL_ADMIN_URL').default('http://127.0.0.1:9090'))
     .option('--token-file <path>', 'read the service token from this file (else TENANTCTL_TOKEN or SERVICE_TOKEN)')
     .option('--json', 'machine-readable output (one JSON document; NDJSON for watch)')
@@ -213,7 +210,7 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
         if (o.customer) q.set('customerId', o.customer);
         if (o.user) q.set('userId', o.user);
         if (cursor) q.set('cursor', cursor);
-        const page = await http().call<{ tenants: Tenant[]; nextCursor: string | null }>('api', 'GET', `/api/tenants?${q.toString()}`);
+        const page = await http().call<{ tenants: Tenant[]; nextCursor: string | null }>('admin', 'GET', `/api/tenants?${q.toString()}`);
         tenants.push(...page.tenants);
         cursor = page.nextCursor ?? undefined;
         if (!o.all || !cursor) break;
@@ -306,7 +303,7 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
     .option('--tenant <uuid>', 'tenant id (default: a new one)', tenantArg)
     .option('--idempotency-key <key>', 'repeat a request safely: the same key and body get the same answer (default: a new key)')
     .action(async (o: { user: string; plan: string; tenant?: string; idempotencyKey?: string }) => {
-      const r = await http().call<Record<string, unknown>>('api', 'POST', '/api/tenants/provision', { userId: o.user, plan: o.plan, ...(o.tenant ? { tenantId: o.tenant } : {}) }, { 'Idempotency-Key': o.idempotencyKey ?? `tenantctl-${randomUUID()}` });
+      const r = await http().call<Record<string, unknown>>('admin', 'POST', '/api/tenants/provision', { userId: o.user, plan: o.plan, ...(o.tenant ? { tenantId: o.tenant } : {}) }, { 'Idempotency-Key': o.idempotencyKey ?? `tenantctl-${randomUUID()}` });
       accepted(r, 'provisioning');
     });
 
@@ -319,7 +316,7 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
     .option('--idempotency-key <key>', 'repeat a request safely (default: a new key)')
     .action(async (tenantId: string, o: { grace?: number; reason?: string; idempotencyKey?: string }) => {
       const body = { tenantId, reason: o.reason ?? 'requested by an operator (tenantctl)', ...(o.grace !== undefined ? { graceSeconds: o.grace } : {}) };
-      accepted(await http().call('api', 'POST', '/api/tenants/deprovision', body, { 'Idempotency-Key': o.idempotencyKey ?? `tenantctl-${randomUUID()}` }), 'deprovisioning');
+      accepted(await http().call('admin', 'POST', '/api/tenants/deprovision', body, { 'Idempotency-Key': o.idempotencyKey ?? `tenantctl-${randomUUID()}` }), 'deprovisioning');
     });
 
   program
@@ -328,7 +325,7 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
     .argument('<tenant>', 'tenant id', tenantArg)
     .option('--reason <text>', 'why', 'cleanup by an operator (tenantctl)')
     .action(async (tenantId: string, o: { reason: string }) => {
-      accepted(await http().call('api', 'POST', '/api/tenants/deprovision', { tenantId, reason: o.reason, graceSeconds: 0 }, { 'Idempotency-Key': `tenantctl-${randomUUID()}` }), 'cleaning up');
+      accepted(await http().call('admin', 'POST', '/api/tenants/deprovision', { tenantId, reason: o.reason, graceSeconds: 0 }, { 'Idempotency-Key': `tenantctl-${randomUUID()}` }), 'cleaning up');
     });
 
   const action = (name: string, description: string, path: string, body?: (o: Record<string, unknown>) => unknown) => {
@@ -414,7 +411,7 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
       if (o.type) q.set('type', o.type);
       if (o.tenant) q.set('tenantId', o.tenant);
       if (o.cursor) q.set('cursor', o.cursor);
-      const page = await http().call<{ events: Record<string, unknown>[]; nextCursor?: string | null }>('api', 'GET', `/api/events?${q.toString()}`);
+      const page = await http().call<{ events: Record<string, unknown>[]; nextCursor?: string | null }>('admin', 'GET', `/api/events?${q.toString()}`);
       const cols = ['id', 'type', 'outcome', 'attempts', 'tenantId', 'receivedAt'];
       print(page, () => [
         ...(page.events.length === 0 ? ['no events match'] : table([cols.map((c) => c.toUpperCase()), ...page.events.map((e) => cols.map((c) => cell(e[c])))])),
@@ -427,7 +424,7 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
     .argument('<eventId>', 'Stripe event id (evt_...)')
     .action(async (eventId: string) => {
       if (!/^evt_[A-Za-z0-9_]+$/.test(eventId)) throw new CliError('a Stripe event id looks like evt_...', EXIT.usage);
-      const e = await http().call<Record<string, unknown> & { outbox?: Record<string, unknown>[] }>('api', 'GET', `/api/events/${encodeURIComponent(eventId)}`);
+      const e = await http().call<Record<string, unknown> & { outbox?: Record<string, unknown>[] }>('admin', 'GET', `/api/events/${encodeURIComponent(eventId)}`);
       print(e, () => [
         ...['id', 'type', 'outcome', 'tenantId', 'detail', 'attempts', 'stripeCreatedAt', 'receivedAt', 'processedAt'].map((k) => `${k.padEnd(16)} ${cell(e[k])}`),
         '',
@@ -441,7 +438,7 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
     .argument('<eventId>', 'Stripe event id (evt_...)')
     .action(async (eventId: string) => {
       if (!/^evt_[A-Za-z0-9_]+$/.test(eventId)) throw new CliError('a Stripe event id looks like evt_...', EXIT.usage);
-      const r = await http().call<Record<string, unknown>>('api', 'POST', `/api/events/${encodeURIComponent(eventId)}/reprocess`, {});
+      const r = await http().call<Record<string, unknown>>('admin', 'POST', `/api/events/${encodeURIComponent(eventId)}/reprocess`, {});
       print(r, () => [`event ${eventId}: ${cell(r.outcome ?? 'reprocessed')}`]);
     });
 

@@ -35,8 +35,9 @@ describe('API authentication and the internal endpoints (real stack)', () => {
 
   const slugOf = (res: HttpAnswer<object>) => String((res.body as { type?: unknown }).type).split('/').pop();
   const key = () => `test-${randomUUID()}`;
+  // Issued now unless the claims say otherwise (`iat: undefined` leaves it out).
   const sign = (claims: Record<string, unknown>, overrides: { secret?: string; alg?: string } = {}) =>
-    new SignJWT(claims).setProtectedHeader({ alg: overrides.alg ?? 'HS256' }).sign(new TextEncoder().encode(overrides.secret ?? JWT.secret));
+    new SignJWT({ iat: now(), ...claims }).setProtectedHeader({ alg: overrides.alg ?? 'HS256' }).sign(new TextEncoder().encode(overrides.secret ?? JWT.secret));
   const now = () => Math.floor(Date.now() / 1000);
 
   it('enforces the auth contract, keeps tenants private, and provisions/deprovisions idempotently', () =>
@@ -65,6 +66,9 @@ describe('API authentication and the internal endpoints (real stack)', () => {
         ['from another issuer', await sign({ sub: aliceId, iss: 'https://evil.example', aud: JWT.audience, exp: now() + 60 })],
         ['for another audience', await sign({ sub: aliceId, iss: JWT.issuer, aud: 'someone-else', exp: now() + 60 })],
         ['without exp', await sign({ sub: aliceId, iss: JWT.issuer, aud: JWT.audience })],
+        ['without iat', await sign({ sub: aliceId, iss: JWT.issuer, aud: JWT.audience, exp: now() + 60, iat: undefined })],
+        ['issued two days ago (JWT_MAX_AGE_SECONDS is a day)', await sign({ sub: aliceId, iss: JWT.issuer, aud: JWT.audience, iat: now() - 2 * 86_400, exp: now() + 60 })],
+        ['valid for 100 years', await sign({ sub: aliceId, iss: JWT.issuer, aud: JWT.audience, exp: now() + 100 * 365 * 86_400 })],
         ['with a sub that is not a user id', await sign({ sub: 'alice', iss: JWT.issuer, aud: JWT.audience, exp: now() + 60 })],
         ['unsigned (alg none)', new UnsecuredJWT({ sub: aliceId }).setIssuer(JWT.issuer).setAudience(JWT.audience).setExpirationTime('1h').encode()],
       ];
@@ -90,7 +94,7 @@ describe('API authentication and the internal endpoints (real stack)', () => {
 
       // --- internal endpoints ---------------------------------------------------------------
       const provision = (body: unknown, options: { token?: string; idempotencyKey?: string; contentType?: string }) =>
-        post(api, '/api/tenants/provision', body, options);
+        post({ url: api.adminUrl }, '/api/tenants/provision', body, options);
       const bobRequest = { userId: bob.id, plan: 'starter' };
       expect(await provision(bobRequest, { idempotencyKey: key() }).then((r) => [r.status, slugOf(r)])).toEqual([401, 'unauthorized']);
       expect(await provision(bobRequest, { token: 'wrong-service-token', idempotencyKey: key() }).then((r) => [r.status, slugOf(r)])).toEqual([401, 'invalid-token']);
@@ -123,8 +127,8 @@ describe('API authentication and the internal endpoints (real stack)', () => {
       expect(await workflowRuns(temporal.client, bobTenant)).toBe(1);
       expect((await status(aliceToken)).body.tenants.map((t) => t.tenantId)).toEqual([aliceTenant]);
 
-      const deprovision = (body: unknown, idempotencyKey = key()) => post(api, '/api/tenants/deprovision', body, { ...service, idempotencyKey });
-      expect(await post(api, '/api/tenants/deprovision', { tenantId: bobTenant }, { token: aliceToken, idempotencyKey: key() }).then((r) => [r.status, slugOf(r)])).toEqual([403, 'forbidden']);
+      const deprovision = (body: unknown, idempotencyKey = key()) => post({ url: api.adminUrl }, '/api/tenants/deprovision', body, { ...service, idempotencyKey });
+      expect(await post({ url: api.adminUrl }, '/api/tenants/deprovision', { tenantId: bobTenant }, { token: aliceToken, idempotencyKey: key() }).then((r) => [r.status, slugOf(r)])).toEqual([403, 'forbidden']);
       expect(await deprovision({ tenantId: randomUUID() }).then((r) => [r.status, slugOf(r)])).toEqual([404, 'tenant-not-found']);
       expect(await deprovision({ tenantId: bobTenant, graceSeconds: -1 }).then((r) => [r.status, slugOf(r)])).toEqual([400, 'invalid-request']);
       const dk = key();

@@ -33,7 +33,7 @@ describe('webhook input validation (real API and PostgreSQL)', () => {
     expect(JSON.stringify(res.body)).not.toMatch(/at .*\.(ts|js):\d+|whsec_/); // no stack traces, no secret
   }
 
-  const paid = () => event({ type: 'payment_intent.succeeded', customer: newCustomer(), plan: 'starter', subscription: newSubscription() });
+  const paid = () => event({ type: 'customer.subscription.created', customer: newCustomer(), plan: 'starter', subscription: newSubscription() });
   const now = () => Math.floor(Date.now() / 1000);
 
   const cases: Array<{ name: string; send: () => Promise<HttpAnswer>; status: number; slug: Parameters<typeof problemType>[0]; detail?: RegExp }> = [

@@ -213,7 +213,7 @@ describe('Stripe Billing on the real stack', () => {
       expect(accepted(await postEvent(api, event({ type: 'payment_intent.payment_failed', customer, plan: 'starter', created: now }))).outcome).toBe('queued');
       await waitForRowStatus(db, tenantId, 'suspended');
 
-      expect((await post(api, '/api/tenants/deprovision', { tenantId, reason: 'test done' }, { token: SERVICE_TOKEN, idempotencyKey: `done-${tenantId}` })).status).toBe(202);
+      expect((await post({ url: api.adminUrl }, '/api/tenants/deprovision', { tenantId, reason: 'test done' }, { token: SERVICE_TOKEN, idempotencyKey: `done-${tenantId}` })).status).toBe(202);
       await waitForNamespaceGone(kube, tenantId);
     }), 300_000);
 
@@ -271,26 +271,27 @@ describe('Stripe Billing on the real stack', () => {
     const missed = event({ type: 'customer.subscription.created', customer: newCustomer(), subscription, plan: 'pro' });
     const stripe = await startStripeMockServing(missed);
     const api = await startApi({ taskQueue: uniqueTaskQueue('billing-reprocess'), dispatcher: false, stripeApiBase: stripe.url });
+    const admin = { url: api.adminUrl };
     try {
       // The event met an outage: recorded as received, never decided (as after 503s until Stripe gave up).
       await db.stripeEvent.create({ data: { id: String(missed.id), type: String(missed.type), stripeCreatedAt: new Date(Number(missed.created) * 1000), outcome: 'received', attempts: 7 } });
-      const stuck = await get<{ events: Array<{ id: string }> }>(api, '/api/events?outcome=received&limit=500', SERVICE_TOKEN);
+      const stuck = await get<{ events: Array<{ id: string }> }>(admin, '/api/events?outcome=received&limit=500', SERVICE_TOKEN);
       expect(stuck.status).toBe(200);
       expect(stuck.body.events.map((e) => e.id)).toContain(missed.id);
 
-      const res = await post(api, `/api/events/${String(missed.id)}/reprocess`, {}, { token: SERVICE_TOKEN });
+      const res = await post(admin, `/api/events/${String(missed.id)}/reprocess`, {}, { token: SERVICE_TOKEN });
       expect(res.status).toBe(200);
       expect(res.body).toMatchObject({ eventId: missed.id, outcome: 'queued', tenantId, reprocessed: true });
       expect(await db.tenant.findUniqueOrThrow({ where: { id: tenantId } })).toMatchObject({ plan: 'pro', status: 'provisioning' });
-      const one = await get<{ outcome: string; outbox: unknown[] }>(api, `/api/events/${String(missed.id)}`, SERVICE_TOKEN);
+      const one = await get<{ outcome: string; outbox: unknown[] }>(admin, `/api/events/${String(missed.id)}`, SERVICE_TOKEN);
       expect(one.body).toMatchObject({ outcome: 'queued', outbox: [expect.objectContaining({ payload: expect.objectContaining({ op: 'start', plan: 'pro' }) as unknown })] });
 
       // Reprocessing again decides again and changes nothing: the subscription is already live on pro.
-      expect((await post(api, `/api/events/${String(missed.id)}/reprocess`, {}, { token: SERVICE_TOKEN })).body).toMatchObject({ outcome: 'recorded' });
+      expect((await post(admin, `/api/events/${String(missed.id)}/reprocess`, {}, { token: SERVICE_TOKEN })).body).toMatchObject({ outcome: 'recorded' });
       expect(await db.outboxMessage.count({ where: { tenantId } })).toBe(1);
       // An id Stripe does not know is refused; only the service may reprocess.
-      expect((await post(api, '/api/events/nope/reprocess', {}, { token: SERVICE_TOKEN })).status).toBe(400);
-      expect((await post(api, `/api/events/${String(missed.id)}/reprocess`, {})).status).toBe(401);
+      expect((await post(admin, '/api/events/nope/reprocess', {}, { token: SERVICE_TOKEN })).status).toBe(400);
+      expect((await post(admin, `/api/events/${String(missed.id)}/reprocess`, {})).status).toBe(401);
     } finally {
       await api.close();
       await stripe.stop();

@@ -33,12 +33,12 @@ describe('API drain on shutdown', () => {
     const admin = `http://127.0.0.1:${servers.adminPort}`;
     const status = (u: string) => fetch(u, { signal: AbortSignal.timeout(5_000) }).then((r) => r.status, () => 'refused' as const);
 
-    await eventually(async () => (await status(`${url}/readyz`)) === 200, 30_000, 'ready before shutdown');
+    await eventually(async () => (await status(`${admin}/readyz`)) === 200, 30_000, 'ready before shutdown');
     const started = Date.now();
     const drained = servers.drain('SIGTERM');
 
     // During the delay: not ready, yet every request is still answered, on both ports.
-    const ready = await fetch(`${url}/readyz`);
+    const ready = await fetch(`${admin}/readyz`);
     expect(ready.status).toBe(503);
     expect(await ready.json()).toMatchObject({ failed: ['shutdown'] });
     expect(await status(`${url}/healthz`)).toBe(200);

@@ -48,7 +48,7 @@ export const TEST_PLANS_JSON = JSON.stringify(
     .ids()
     .map((id) => {
       const plan = loadPlanCatalogue().get(id);
-      return { ...plan, stripe: { lookupKeys: [id], ...(id === FIXTURE_PRICE_PLAN ? { priceIds: [FIXTURE_PRICE] } : {}) } };
+      return { ...plan, stripe: { ...plan.stripe, lookupKeys: [id], ...(id === FIXTURE_PRICE_PLAN ? { priceIds: [FIXTURE_PRICE] } : {}) } };
     }),
 );
 export const newSubscription = (): string => `sub_test_${randomBytes(8).toString('hex')}`;

@@ -57,15 +57,15 @@ describe('the API when PostgreSQL or Temporal is unreachable (real stack behind 
     const proxy = TcpProxy.forAddress(new URL(env('DATABASE_URL')).host);
     await proxy.start();
     try {
-      await withApiStack({ prefix: 'api-pg-down', db, client: temporal.client, api: { databaseUrl: viaProxy(env('DATABASE_URL'), proxy), env: { READY_TIMEOUT_MS: '1500' } } }, async ({ api, track }) => {
-        expect((await get(api, '/readyz')).status).toBe(200);
+      await withApiStack({ prefix: 'api-pg-down', db, client: temporal.client, api: { databaseUrl: viaProxy(env('DATABASE_URL'), proxy), env: { READY_TIMEOUT_MS: '1500', READY_CACHE_MS: '0' } } }, async ({ api, track }) => {
+        expect((await get({ url: api.adminUrl }, '/readyz')).status).toBe(200);
         const customer = newCustomer();
         const subscription = newSubscription();
         const tenantId = track(tenantIdForSubscription(subscription));
-        const paid = event({ type: 'payment_intent.succeeded', customer, plan: 'starter', subscription });
+        const paid = event({ type: 'customer.subscription.created', customer, plan: 'starter', subscription });
 
         await proxy.stop();
-        const ready = await get(api, '/readyz');
+        const ready = await get({ url: api.adminUrl }, '/readyz');
         expect(ready.status).toBe(503);
         expect(ready.body).toMatchObject({ type: problemType('not-ready'), failed: ['postgres'], checks: { postgres: { ok: false }, temporal: { ok: true } } });
         expect((await get(api, '/healthz')).status).toBe(200); // the process is fine: no restart wanted
@@ -77,7 +77,7 @@ describe('the API when PostgreSQL or Temporal is unreachable (real stack behind 
         await proxy.start();
         const accepted = await redeliverUntilAccepted(api, paid);
         expect(accepted.body).toMatchObject({ outcome: 'queued', tenantId });
-        expect((await get(api, '/readyz')).status).toBe(200);
+        expect((await get({ url: api.adminUrl }, '/readyz')).status).toBe(200);
 
         const token = await userToken(String(accepted.body.userId));
         await waitForApiStatus(api, token, tenantId, 'active');
@@ -98,17 +98,17 @@ describe('the API when PostgreSQL or Temporal is unreachable (real stack behind 
     await proxy.start();
     try {
       await withApiStack(
-        { prefix: 'api-tmprl-down', db, client: temporal.client, api: { temporalAddress: proxy.address, env: { TEMPORAL_TIMEOUT_MS: '2000', READY_TIMEOUT_MS: '1500' } } },
+        { prefix: 'api-tmprl-down', db, client: temporal.client, api: { temporalAddress: proxy.address, env: { TEMPORAL_TIMEOUT_MS: '2000', READY_TIMEOUT_MS: '1500', READY_CACHE_MS: '0' } } },
         async ({ api, track }) => {
-          expect((await get(api, '/readyz')).status).toBe(200);
+          expect((await get({ url: api.adminUrl }, '/readyz')).status).toBe(200);
           const customer = newCustomer();
           const subscription = newSubscription();
           const tenantId = track(tenantIdForSubscription(subscription));
-          const paid = event({ type: 'payment_intent.succeeded', customer, plan: 'starter', subscription });
+          const paid = event({ type: 'customer.subscription.created', customer, plan: 'starter', subscription });
 
           await proxy.stop();
           // Still ready for Stripe's deliveries (load balancers keep sending), and says what is missing.
-          const ready = await get(api, '/readyz');
+          const ready = await get({ url: api.adminUrl }, '/readyz');
           expect(ready.status).toBe(200);
           expect(ready.body).toMatchObject({ status: 'degraded', degraded: ['temporal'], checks: { postgres: { ok: true }, temporal: { ok: false } } });
           const accepted = await postEvent(api, paid);
@@ -176,7 +176,7 @@ describe('the API when PostgreSQL or Temporal is unreachable (real stack behind 
   it('serves health, readiness and Prometheus metrics', () =>
     withApiStack({ prefix: 'api-metrics', db, client: temporal.client }, async ({ api }) => {
       expect(await get(api, '/healthz').then((r) => [r.status, r.body])).toEqual([200, { status: 'ok' }]);
-      const ready = await get(api, '/readyz');
+      const ready = await get({ url: api.adminUrl }, '/readyz');
       expect(ready.status).toBe(200);
       expect(ready.body).toMatchObject({ status: 'ready', checks: { postgres: { ok: true }, temporal: { ok: true } } });
 

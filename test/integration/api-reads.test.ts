@@ -34,13 +34,15 @@ describe('tenant reads (real API and PostgreSQL)', () => {
     return ids;
   }
 
+  /** Pages through `path`: on the admin port for the service token, else on the public port. */
   async function pages(path: string, token: string): Promise<{ ids: string[]; pages: number }> {
+    const at = token === SERVICE_TOKEN ? { url: api.adminUrl } : api;
     const ids: string[] = [];
     let cursor: string | null = null;
     let n = 0;
     do {
       const sep = path.includes('?') ? '&' : '?';
-      const res: HttpAnswer<Page> = await get<Page>(api, `${path}${cursor ? `${sep}cursor=${cursor}` : ''}`, token);
+      const res: HttpAnswer<Page> = await get<Page>(at, `${path}${cursor ? `${sep}cursor=${cursor}` : ''}`, token);
       expect(res.status).toBe(200);
       ids.push(...res.body.tenants.map((t) => t.tenantId));
       cursor = res.body.nextCursor;
@@ -76,13 +78,14 @@ describe('tenant reads (real API and PostgreSQL)', () => {
     expect((await pages(`/api/tenants?userId=${alice.id}&status=failed`, SERVICE_TOKEN)).ids).toEqual(failed);
     expect((await pages(`/api/tenants?customerId=${customer}&plan=pro`, SERVICE_TOKEN)).ids).toEqual(active);
 
-    const one = await get<{ tenantId: string; status: string }>(api, `/api/tenants/${failed[0]}`, SERVICE_TOKEN);
+    const admin = { url: api.adminUrl };
+    const one = await get<{ tenantId: string; status: string }>(admin, `/api/tenants/${failed[0]}`, SERVICE_TOKEN);
     expect([one.status, one.body.tenantId, one.body.status]).toEqual([200, failed[0], 'failed']);
-    expect((await get(api, `/api/tenants/${randomUUID()}`, SERVICE_TOKEN)).status).toBe(404);
+    expect((await get(admin, `/api/tenants/${randomUUID()}`, SERVICE_TOKEN)).status).toBe(404);
 
     // A user may not list by customer; unknown filters are refused, not ignored.
-    expect((await get(api, `/api/tenants?customerId=${customer}`, await userToken(bob.id))).status).toBe(403);
-    expect((await get(api, '/api/tenants?colour=blue', SERVICE_TOKEN)).status).toBe(400);
-    expect((await get(api, '/api/tenants?status=sleeping', SERVICE_TOKEN)).status).toBe(400);
+    expect((await get(admin, `/api/tenants?customerId=${customer}`, await userToken(bob.id))).status).toBe(403);
+    expect((await get(admin, '/api/tenants?colour=blue', SERVICE_TOKEN)).status).toBe(400);
+    expect((await get(admin, '/api/tenants?status=sleeping', SERVICE_TOKEN)).status).toBe(400);
   });
 });

@@ -40,12 +40,12 @@ describe('Stripe webhook on the real stack', () => {
   const quota = (tenantId: string) =>
     kube.read<V1ResourceQuota & { apiVersion: string; kind: string }>({ apiVersion: 'v1', kind: 'ResourceQuota', name: 'tenant-quota', namespace: namespaceOf(tenantId) });
 
-  it('a payment provisions a tenant that the user sees active; the subscription deletion deprovisions it', () =>
+  it('a new subscription provisions a tenant that the user sees active; its deletion deprovisions it', () =>
     stack('api-pay', async ({ api, track }) => {
       const customer = newCustomer();
       const subscription = newSubscription();
       const tenantId = track(tenantIdForSubscription(subscription));
-      const paid = event({ type: 'payment_intent.succeeded', customer, plan: 'starter', subscription });
+      const paid = event({ type: 'customer.subscription.created', customer, plan: 'starter', subscription });
 
       const res = await postEvent(api, paid);
       expect(res.status).toBe(200);
@@ -90,7 +90,7 @@ describe('Stripe webhook on the real stack', () => {
       const customer = newCustomer();
       const subscription = newSubscription();
       const tenantId = track(tenantIdForSubscription(subscription));
-      const paid = event({ type: 'payment_intent.succeeded', customer, plan: 'starter', subscription });
+      const paid = event({ type: 'customer.subscription.created', customer, plan: 'starter', subscription });
 
       const answers = await Promise.all(Array.from({ length: 10 }, () => postEvent(api, paid)));
       expect(answers.map((a) => a.status)).toEqual(Array(10).fill(200));
@@ -116,13 +116,13 @@ describe('Stripe webhook on the real stack', () => {
       await waitForNamespaceGone(kube, tenantId);
     }));
 
-  it('a deletion delivered before its payment leaves no live tenant, and the late payment is ignored', () =>
+  it('a deletion delivered before the subscription\'s creation leaves no live tenant, and the late creation is ignored', () =>
     stack('api-early-del', async ({ api, track }) => {
       const customer = newCustomer();
       const subscription = newSubscription();
       const tenantId = track(tenantIdForSubscription(subscription));
       const now = Math.floor(Date.now() / 1000);
-      const paid = event({ type: 'payment_intent.succeeded', customer, plan: 'starter', subscription, created: now - 60 });
+      const paid = event({ type: 'customer.subscription.created', customer, plan: 'starter', subscription, created: now - 60 });
       const deleted = event({ type: 'customer.subscription.deleted', customer, plan: 'starter', subscription, created: now - 30 });
 
       const first = await postEvent(api, deleted);
@@ -152,7 +152,7 @@ describe('Stripe webhook on the real stack', () => {
       const subscription = newSubscription();
       const tenantId = track(tenantIdForSubscription(subscription));
       const now = Math.floor(Date.now() / 1000);
-      await postEvent(api, event({ type: 'payment_intent.succeeded', customer, plan: 'starter', subscription, created: now - 10 }));
+      await postEvent(api, event({ type: 'customer.subscription.created', customer, plan: 'starter', subscription, created: now - 10 }));
       const token = await userToken(await userOf(customer));
       await waitForApiStatus(api, token, tenantId, 'active');
       expect((await quota(tenantId))?.spec?.hard).toMatchObject({ 'limits.cpu': plans.get('starter').quota.limitsCpu, pods: String(plans.get('starter').quota.pods) });
@@ -184,7 +184,7 @@ describe('Stripe webhook on the real stack', () => {
       const tenantId = track(tenantIdForSubscription(subscription));
       const now = Math.floor(Date.now() / 1000);
       const replicas = plans.get('pro').app.replicas;
-      await postEvent(api, event({ type: 'payment_intent.succeeded', customer, plan: 'pro', subscription, created: now - 30 }));
+      await postEvent(api, event({ type: 'customer.subscription.created', customer, plan: 'pro', subscription, created: now - 30 }));
       const token = await userToken(await userOf(customer));
       await waitForApiStatus(api, token, tenantId, 'active');
       expect((await appDeployment(kube, tenantId))?.spec?.replicas).toBe(replicas);

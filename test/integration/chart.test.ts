@@ -105,8 +105,14 @@ describe('charts/provisioner on the local Kubernetes', () => {
     expect(await render('worker.heapMb=0', 'worker.semiSpaceMb=0')).not.toMatch(/NODE_OPTIONS/);
     expect(all).not.toMatch(/kind: ServiceMonitor/);
 
-    const off = await render('admissionPolicy.enabled=false', 'podDisruptionBudget.enabled=false', 'migrations.enabled=false');
+    expect(all.match(/^kind: ValidatingAdmissionPolicy$/gm)).toHaveLength(2);
+    const off = await render('admissionPolicy.enabled=false', 'rbac.create=false', 'podDisruptionBudget.enabled=false', 'migrations.enabled=false');
+    expect(off).toMatch(/^kind: Deployment$/m);
     expect(off).not.toMatch(/kind: ValidatingAdmissionPolicy|kind: PodDisruptionBudget|kind: Job/);
+    // The worker's ClusterRole without the policy would let it write workloads anywhere: refused.
+    const rbacWithoutPolicy = await run('helm', ['template', 'ci', CHART, '--kube-version', '1.30.0', '--set', 'admissionPolicy.enabled=false']);
+    expect(rbacWithoutPolicy.code).not.toBe(0);
+    expect(rbacWithoutPolicy.stderr).toMatch(/rbac.create needs admissionPolicy.enabled/);
 
     // A ServiceMonitor needs the CRD; without it the chart says so instead of failing at apply.
     const noCrd = await run('helm', ['template', 'ci', CHART, '--kube-version', '1.30.0', '--set', 'serviceMonitor.enabled=true']);

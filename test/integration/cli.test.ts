@@ -83,14 +83,14 @@ describe('tenantctl against the real stack', () => {
     await db.$disconnect();
   });
 
-  async function tenantctl(args: string[], options: { token?: string | null; apiUrl?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  async function tenantctl(args: string[], options: { token?: string | null; adminUrl?: string } = {}): Promise<{ code: number; stdout: string; stderr: string }> {
     const token = options.token === undefined ? SERVICE_TOKEN : options.token;
     return new Promise((resolve) => {
       execFile(
         process.execPath,
         [path.join(DIST, 'cli/tenantctl.js'), ...args],
         {
-          env: { PATH: process.env.PATH, TENANTCTL_API_URL: options.apiUrl ?? api.apiUrl, TENANTCTL_ADMIN_URL: api.adminUrl, ...(token ? { TENANTCTL_TOKEN: token } : {}) },
+          env: { PATH: process.env.PATH, TENANTCTL_ADMIN_URL: options.adminUrl ?? api.adminUrl, ...(token ? { TENANTCTL_TOKEN: token } : {}) },
           timeout: 240_000,
         },
         (err, stdout, stderr) => {
@@ -185,9 +185,9 @@ describe('tenantctl against the real stack', () => {
         expect(noToken.code).toBe(EXIT.auth);
         expect(noToken.stderr).toMatch(/TENANTCTL_TOKEN/);
         expect((await tenantctl(['list'], { token: randomBytes(32).toString('base64url') })).code).toBe(EXIT.auth);
-        const down = await tenantctl(['list'], { apiUrl: 'http://127.0.0.1:9' });
+        const down = await tenantctl(['list'], { adminUrl: 'http://127.0.0.1:9' });
         expect(down.code).toBe(EXIT.unavailable);
-        expect(down.stderr).toMatch(/cannot reach the API/);
+        expect(down.stderr).toMatch(/cannot reach the admin API/);
 
         // A lifecycle change that cannot succeed (its namespace deleted by hand) shows as a condition.
         await testKube().delete({ apiVersion: 'v1', kind: 'Namespace', name: `tenant-${tenantId}` });

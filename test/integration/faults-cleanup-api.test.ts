@@ -20,7 +20,7 @@ describe('cleanup of a tenant whose workflow is closed, through the internal API
     withApiStack({ prefix: 'api-cleanup', db, client: temporal.client }, async ({ api, track }) => {
       const user = await db.user.create({ data: { email: `cleanup-${randomUUID().slice(0, 8)}@example.test` } });
       const service = { token: SERVICE_TOKEN };
-      const provisioned = await post(api, '/api/tenants/provision', { userId: user.id, plan: 'starter' }, { ...service, idempotencyKey: randomUUID() });
+      const provisioned = await post({ url: api.adminUrl }, '/api/tenants/provision', { userId: user.id, plan: 'starter' }, { ...service, idempotencyKey: randomUUID() });
       expect(provisioned.status).toBe(202);
       const tenantId = track(String(provisioned.body.tenantId));
       const token = await userToken(user.id);
@@ -28,7 +28,7 @@ describe('cleanup of a tenant whose workflow is closed, through the internal API
       // Its workflow is gone while the tenant lives (terminated by hand, or by a history limit).
       await temporal.client.workflow.getHandle(tenantWorkflowId(tenantId)).terminate('simulated loss of the lifecycle workflow');
 
-      const answer = await post(api, '/api/tenants/deprovision', { tenantId, reason: 'operator cleanup' }, { ...service, idempotencyKey: randomUUID() });
+      const answer = await post({ url: api.adminUrl }, '/api/tenants/deprovision', { tenantId, reason: 'operator cleanup' }, { ...service, idempotencyKey: randomUUID() });
       expect(answer.status).toBe(202);
       await waitForApiStatus(api, token, tenantId, 'deprovisioned');
       await eventually(async () => (await kube.list<V1Namespace>('v1', 'Namespace', undefined, `${LABEL_TENANT_ID}=${tenantId}`)).length === 0, 120_000, 'the namespace gone');

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { KubeConfig, type V1ConfigMap, type V1Namespace, type V1Secret } from '@kubernetes/client-node';
+import { KubeConfig, type V1ConfigMap, type V1Deployment, type V1Namespace, type V1PodSpec, type V1Secret, type V1Service } from '@kubernetes/client-node';
 import { createActivities } from '../../src/activities';
 import { deprovisionSignal, statusQuery, tenantWorkflowId } from '../../src/contract';
 import { createHelm } from '../../src/helm/helm';
@@ -167,12 +167,44 @@ describe('provisioner RBAC on the real API server', () => {
       });
       const labelled = (name: string, labels: Record<string, string>): V1Namespace => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
       const MANAGED_BY = { 'app.kubernetes.io/managed-by': 'tenant-provisioner' };
+      const RESTRICTED = { 'pod-security.kubernetes.io/enforce': 'restricted' };
+      /** A Deployment in the managed namespace whose pod template `patch` makes hostile. */
+      const deployment = (name: string, patch: (spec: V1PodSpec) => void): V1Deployment & { apiVersion: string; kind: string } => {
+        const spec: V1PodSpec = { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }] };
+        patch(spec);
+        return {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: `${name}-${suffix}`, namespace: managed },
+          spec: { replicas: 0, selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec } },
+        };
+      };
+      const service = (name: string, spec: V1Service['spec']): V1Service & { apiVersion: string; kind: string } => ({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: { name: `${name}-${suffix}`, namespace: managed },
+        spec: { selector: { app: 'x' }, ports: [{ port: 80 }], ...spec },
+      });
+      const hostile = [
+        deployment('hostpath', (s) => (s.volumes = [{ name: 'root', hostPath: { path: '/' } }])),
+        deployment('privileged', (s) => (s.containers[0]!.securityContext = { privileged: true })),
+        deployment('hostnetwork', (s) => (s.hostNetwork = true)),
+        deployment('hostpid', (s) => (s.hostPID = true)),
+        deployment('sysadmin', (s) => (s.containers[0]!.securityContext = { capabilities: { add: ['SYS_ADMIN'] } })),
+        deployment('initpriv', (s) => (s.initContainers = [{ name: 'init', image: 'registry.k8s.io/pause:3.10', securityContext: { privileged: true } }])),
+        deployment('controlplane', (s) => (s.tolerations = [{ key: 'node-role.kubernetes.io/control-plane', operator: 'Exists', effect: 'NoSchedule' }])),
+        deployment('tolerateall', (s) => (s.tolerations = [{ operator: 'Exists' }])),
+        deployment('selector', (s) => (s.nodeSelector = { 'node-role.kubernetes.io/control-plane': '' })),
+        deployment('nodename', (s) => (s.nodeName = 'some-node')),
+      ];
 
       it.each<[string, () => Promise<unknown>, RegExp]>([
-        ['relabel kube-system as managed', () => worker().apply(labelled('kube-system', MANAGED_BY)), /already labelled/],
-        ['relabel an unmanaged namespace as managed', () => worker().apply(labelled(victim, MANAGED_BY)), /already labelled/],
-        ['remove the managed-by label from a managed namespace', () => worker().apply(labelled(managed, { 'app.kubernetes.io/managed-by': 'someone-else' })), /may not remove that label/],
-        ['create a namespace outside the prefix', () => worker().createIfAbsent(labelled(`evil-${suffix}`, MANAGED_BY)), /only create namespaces named tenant-\*/],
+        // Restricted labels, so that the workload policy has nothing to say and the namespace policy answers.
+        ['relabel kube-system as managed', () => worker().apply(labelled('kube-system', { ...MANAGED_BY, ...RESTRICTED })), /already labelled/],
+        ['relabel an unmanaged namespace as managed', () => worker().apply(labelled(victim, { ...MANAGED_BY, ...RESTRICTED })), /already labelled/],
+        ['remove the managed-by label from a managed namespace', () => worker().apply(labelled(managed, { ...managedLabels, 'app.kubernetes.io/managed-by': 'someone-else' })), /may not remove that label/],
+        // Both policies refuse a name outside the prefix; whichever answers first names the prefix.
+        ['create a namespace outside the prefix', () => worker().createIfAbsent(labelled(`evil-${suffix}`, { ...MANAGED_BY, ...RESTRICTED })), /only create namespaces named tenant-\*|equal to its tenant id \(tenant-<tenant id>\)/],
         ['create a namespace with the prefix but unlabelled', () => worker().createIfAbsent(labelled(`tenant-unlabelled-${suffix}`, {})), /only create namespaces named tenant-\*/],
         ['delete an unmanaged namespace', () => worker().delete({ apiVersion: 'v1', kind: 'Namespace', name: victim }), /already labelled/],
         // Kubernetes' own NamespaceLifecycle protection answers first here; the policy would too.
@@ -195,6 +227,39 @@ describe('provisioner RBAC on the real API server', () => {
           /forbidden/i,
         ],
         [
+          'set Pod Security enforce=privileged on a managed namespace (it stays managed)',
+          () => worker().apply(labelled(managed, { ...managedLabels, 'pod-security.kubernetes.io/enforce': 'privileged' })),
+          /keeps Pod Security restricted/,
+        ],
+        [
+          'set Pod Security warn=privileged next to enforce=restricted',
+          () => worker().apply(labelled(managed, { ...managedLabels, ...RESTRICTED, 'pod-security.kubernetes.io/warn': 'privileged' })),
+          /keeps Pod Security restricted/,
+        ],
+        [
+          "change a managed namespace's tenant-id label",
+          () => worker().apply(labelled(managed, { ...managedLabels, ...RESTRICTED, 'tenancy.dev/tenant-id': newTenantId() })),
+          /tenant-id label of a namespace never changes/,
+        ],
+        [
+          'create a managed namespace whose tenant-id label is another tenant',
+          () => worker().createIfAbsent(labelled(`tenant-${newTenantId()}`, { ...MANAGED_BY, ...RESTRICTED, 'tenancy.dev/tenant-id': newTenantId() })),
+          /created with tenancy.dev\/tenant-id equal to its tenant id/,
+        ],
+        ['a Deployment mounting hostPath /', () => worker().apply(hostile[0]!), /may not mount hostPath volumes/],
+        ['a privileged Deployment', () => worker().apply(hostile[1]!), /may not be privileged or add capabilities/],
+        ["a Deployment on the host's network", () => worker().apply(hostile[2]!), /may not use the host's network, PID or IPC namespace/],
+        ["a Deployment in the host's PID namespace", () => worker().apply(hostile[3]!), /may not use the host's network, PID or IPC namespace/],
+        ['a Deployment adding CAP_SYS_ADMIN', () => worker().apply(hostile[4]!), /may not be privileged or add capabilities/],
+        ['a Deployment with a privileged init container', () => worker().apply(hostile[5]!), /may not be privileged or add capabilities/],
+        ['a Deployment tolerating the control-plane taint', () => worker().apply(hostile[6]!), /may only tolerate the taints node.kubernetes.io\/not-ready/],
+        ['a Deployment tolerating every taint', () => worker().apply(hostile[7]!), /may only tolerate the taints/],
+        ['a Deployment selecting control-plane nodes', () => worker().apply(hostile[8]!), /may only select nodes by kubernetes.io\/os/],
+        ['a Deployment pinned to a node by nodeName', () => worker().apply(hostile[9]!), /never by nodeName/],
+        ['a Service with externalIPs (CVE-2020-8554)', () => worker().apply(service('externalip', { externalIPs: ['192.0.2.10'] })), /ClusterIP without externalIPs/],
+        ['a NodePort Service', () => worker().apply(service('nodeport', { type: 'NodePort' })), /ClusterIP without externalIPs/],
+        ['a LoadBalancer Service', () => worker().apply(service('lb', { type: 'LoadBalancer' })), /ClusterIP without externalIPs/],
+        [
           'write a cluster-scoped object (PriorityClass)',
           () => worker().createIfAbsent({ apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: `evil-${suffix}` }, value: 1 } as V1Namespace),
           /forbidden/i,
@@ -212,6 +277,17 @@ describe('provisioner RBAC on the real API server', () => {
         expect((await admin.read<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', name: managed }))?.metadata?.labels).toMatchObject(managedLabels);
         expect(await admin.read({ apiVersion: 'v1', kind: 'Namespace', name: `evil-${suffix}` })).toBeUndefined();
         expect(await admin.read({ apiVersion: 'v1', kind: 'Secret', name: 'tenant-credentials', namespace: 'kube-system' })).toBeUndefined();
+        const labels = (await admin.read<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', name: managed }))?.metadata?.labels ?? {};
+        expect(Object.keys(labels).filter((k) => k.startsWith('pod-security.kubernetes.io/'))).toEqual([]);
+        expect(await admin.list('apps/v1', 'Deployment', managed)).toEqual([]);
+        expect(await admin.list('v1', 'Service', managed)).toEqual([]);
+      });
+
+      it('the control: a plain Deployment and a ClusterIP Service in the managed namespace are admitted', async () => {
+        await worker().apply(deployment('plain', () => undefined));
+        await worker().apply(service('plain', {}));
+        await admin.delete({ apiVersion: 'apps/v1', kind: 'Deployment', name: `plain-${suffix}`, namespace: managed });
+        await admin.delete({ apiVersion: 'v1', kind: 'Service', name: `plain-${suffix}`, namespace: managed });
       });
     });
 

@@ -45,7 +45,7 @@ describe('stress: concurrent signups through the webhook on the real stack', () 
       const signups = Array.from({ length: SIGNUPS }, () => ({ customer: newCustomer(), subscription: newSubscription() }));
       const tenantIds = signups.map((s) => track(tenantIdForSubscription(s.subscription)));
       const ids = new Set(tenantIds);
-      const payments = signups.map((s) => event({ type: 'payment_intent.succeeded', customer: s.customer, plan: PLAN, subscription: s.subscription }));
+      const payments = signups.map((s) => event({ type: 'customer.subscription.created', customer: s.customer, plan: PLAN, subscription: s.subscription }));
       const unavailable = { count: 0 };
 
       // Every payment delivered twice, all at once.

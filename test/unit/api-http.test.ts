@@ -95,7 +95,7 @@ describe('error handling', () => {
 
 describe('verifyEvent', () => {
   const secret = 'whsec_unit';
-  const options = { secret, toleranceSeconds: 300 };
+  const options = { secrets: ['whsec_old_one', secret], toleranceSeconds: 300 };
   const request = (body: Buffer | undefined, signature?: string) => ({ body, get: (h: string) => (h.toLowerCase() === 'stripe-signature' ? signature : undefined) }) as unknown as Request;
   const signed = (payload: string, timestamp?: number) => request(Buffer.from(payload), Stripe.webhooks.generateTestHeaderString({ payload, secret, ...(timestamp ? { timestamp } : {}) }));
   const slug = (fn: () => unknown) => {
@@ -121,10 +121,25 @@ describe('verifyEvent', () => {
     ['a header without t and v1', () => request(Buffer.from(payload), 'v0=abc'), 'invalid-signature'],
     ['a timestamp 330 s old', () => signed(payload, now() - 330), 'stale-signature'],
     ['a timestamp 330 s ahead', () => signed(payload, now() + 330), 'stale-signature'],
+    ['a second, future t= before a current one', () => {
+      const header = Stripe.webhooks.generateTestHeaderString({ payload, secret });
+      return request(Buffer.from(payload), `t=${now() + 86_400},${header}`);
+    }, 'invalid-signature'],
+    ['a current t= before a second, future one', () => {
+      const header = Stripe.webhooks.generateTestHeaderString({ payload, secret, timestamp: now() + 86_400 });
+      return request(Buffer.from(payload), `t=${now()},${header}`);
+    }, 'invalid-signature'],
     ['a signed non-JSON body', () => signed('nope'), 'malformed-json'],
     ['a signed JSON array', () => signed('[]'), 'malformed-event'],
   ])('rejects %s', (_what, req, expected) => {
     expect(slug(() => verifyEvent(req(), options))).toBe(expected);
+  });
+
+  it('accepts a delivery signed with any configured secret (a rotation), and names no secret when none matches', () => {
+    const withOld = request(Buffer.from(payload), Stripe.webhooks.generateTestHeaderString({ payload, secret: 'whsec_old_one' }));
+    expect(slug(() => verifyEvent(withOld, options))).toBe('accepted');
+    expect(slug(() => verifyEvent(signed(payload), options))).toBe('accepted');
+    expect(slug(() => verifyEvent(signed(payload), { ...options, secrets: ['whsec_old_one'] }))).toBe('invalid-signature');
   });
 
   it('accepts a timestamp within the tolerance on either side', () => {

@@ -1,5 +1,6 @@
 import { buildTestEvent, type TestEventInput } from '../../src/cli/send-test-event';
 import { classifyEvent, snapshotOfSubscription, stripeEventEnvelope, type StripeEventEnvelope } from '../../src/api/stripe-events';
+import { claimDisagreement } from '../../src/api/webhook';
 import { loadPlanCatalogue } from '../../src/plans';
 
 const plans = loadPlanCatalogue();
@@ -43,7 +44,7 @@ describe('classifyEvent: subscriptions', () => {
         created,
         customerId: 'cus_1',
         subscriptionId: 'sub_1',
-        snapshot: { id: 'sub_1', customerId: 'cus_1', status: 'trialing', plan: 'pro' },
+        snapshot: { id: 'sub_1', customerId: 'cus_1', status: 'trialing', plan: 'pro', currency: 'usd' },
       });
     },
   );
@@ -96,9 +97,36 @@ describe('classifyEvent: payments', () => {
     expect(result).toMatchObject({ action: 'one-off', paid: false });
   });
 
-  it('a payment naming its subscription and plan shows that subscription active on that plan', () => {
-    const result = classifyEvent(envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'pro', subscription: 'sub_1' }), plans);
-    expect(result).toMatchObject({ action: 'subscription', subscriptionId: 'sub_1', snapshot: { id: 'sub_1', customerId: 'cus_1', status: 'active', plan: 'pro' } });
+  it('a payment naming its subscription and plan is a claim: the subscription is read from the Stripe API, never built from metadata', () => {
+    const e = envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'pro', subscription: 'sub_1' });
+    const result = classifyEvent(e, plans);
+    expect(result).toMatchObject({ action: 'subscription', subscriptionId: 'sub_1', claim: { paymentIntentId: (e.data.object as { id: string }).id, plan: 'pro', currency: 'usd' } });
+    expect(result).not.toHaveProperty('snapshot');
+  });
+
+  it.each([
+    ['succeeded', 'payment_intent.succeeded', true],
+    ['failed', 'payment_intent.payment_failed', false],
+  ] as const)("a %s one-off payment must be exactly the plan's one-off price", (_what, type, paid) => {
+    expect(classifyEvent(envelope({ type, customer: 'cus_1', plan: 'enterprise' }), plans)).toMatchObject({ action: 'one-off', plan: 'enterprise', paid });
+    expect(classifyEvent(envelope({ type, customer: 'cus_1', plan: 'enterprise', amount: 50 }), plans)).toEqual({
+      action: 'ignore',
+      reason: "a one-off payment of 50 usd does not match plan enterprise's price of 49900 usd",
+    });
+    expect(classifyEvent(envelope({ type, customer: 'cus_1', plan: 'enterprise', currency: 'jpy' }), plans)).toMatchObject({ action: 'ignore', reason: /49900 jpy does not match/ });
+  });
+
+  it('a succeeded one-off payment is judged by what was received, not what was asked', () => {
+    const e = envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'starter' }, (o) => (o.amount_received = 1));
+    expect(classifyEvent(e, plans)).toMatchObject({ action: 'ignore', reason: /payment of 1 usd/ });
+  });
+
+  it('a plan without a one-off price cannot be bought by a one-off payment', () => {
+    const noPrice = loadPlanCatalogue(JSON.stringify(plans.ids().map((id) => ({ ...plans.get(id), stripe: {} }))));
+    expect(classifyEvent(envelope({ type: 'payment_intent.succeeded', customer: 'cus_1', plan: 'starter' }), noPrice)).toEqual({
+      action: 'ignore',
+      reason: 'plan starter has no one-off price in the catalogue (stripe.oneOffPrice): a one-off payment cannot buy it',
+    });
   });
 
   it("a Stripe Billing payment (no metadata) is resolved through the invoice it paid", () => {
@@ -145,5 +173,48 @@ describe('snapshotOfSubscription: the plan of a price', () => {
   it('falls back to the subscription metadata.plan, and reports a shape it cannot read', () => {
     expect(snapshotOfSubscription(sub({ id: 'price_x' }, { plan: 'pro' }), plans)).toMatchObject({ plan: 'pro' });
     expect(snapshotOfSubscription({ id: 'nope' }, plans)).toEqual({ error: expect.stringContaining('not in the expected shape') as unknown });
+  });
+});
+
+describe('snapshotOfSubscription in live mode: explicit price ids only', () => {
+  const catalogue = loadPlanCatalogue(JSON.stringify(plans.ids().map((id) => ({ ...plans.get(id), ...(id === 'pro' ? { stripe: { lookupKeys: ['pro'], priceIds: ['price_pro_live'] } } : {}) }))));
+  const sub = (price: Record<string, unknown>, metadata: Record<string, string> = {}) => ({ id: 'sub_1', customer: 'cus_1', status: 'active', metadata, items: { data: [{ price }] } });
+
+  it('a listed price id selects its plan', () => {
+    expect(snapshotOfSubscription(sub({ id: 'price_pro_live', currency: 'usd' }), catalogue, { livemode: true })).toMatchObject({ plan: 'pro', currency: 'usd' });
+  });
+
+  it.each([
+    ['a lookup key equal to a plan id', { id: 'price_x', lookup_key: 'enterprise' }, {}],
+    ['a listed lookup key on another price', { id: 'price_x', lookup_key: 'pro' }, {}],
+    ['price metadata.plan', { id: 'price_x', metadata: { plan: 'enterprise' } }, {}],
+    ['product metadata.plan', { id: 'price_x', product: { id: 'prod_1', metadata: { plan: 'enterprise' } } }, {}],
+    ['subscription metadata.plan', { id: 'price_x' }, { plan: 'enterprise' }],
+  ])('%s selects nothing', (_what, price, metadata) => {
+    const snapshot = snapshotOfSubscription(sub(price, metadata), catalogue, { livemode: true });
+    expect(snapshot).toMatchObject({ planNote: expect.stringContaining('in live mode only explicit price ids select a plan') as unknown });
+    expect(snapshot).not.toHaveProperty('plan');
+    // The same price in test mode still selects by name.
+    expect(snapshotOfSubscription(sub(price, metadata), loadPlanCatalogue(), { livemode: false })).toHaveProperty('plan');
+  });
+});
+
+describe('claimDisagreement: a payment naming a subscription against the subscription Stripe has', () => {
+  const snapshot = { id: 'sub_1', customerId: 'cus_1', status: 'active', plan: 'starter', currency: 'usd' };
+  const claim = { paymentIntentId: 'pi_1' };
+
+  it('agrees when the metadata names nothing else, or the same plan and currency', () => {
+    expect(claimDisagreement(claim, snapshot)).toBeUndefined();
+    expect(claimDisagreement({ ...claim, plan: 'starter', currency: 'usd' }, snapshot)).toBeUndefined();
+  });
+
+  it.each([
+    ['another plan', { plan: 'enterprise' }, {}, /names plan enterprise in its metadata, but subscription sub_1's price selects starter/],
+    ['a plan when the price selects none', { plan: 'starter' }, { plan: undefined, planNote: 'price price_x selects no plan' }, /selects no plan \(price price_x/],
+    ['another currency', { currency: 'eur' }, {}, /is in eur, but subscription sub_1's price is in usd/],
+    ['a canceled subscription', {}, { status: 'canceled' }, /Stripe says is canceled: a payment does not revive it/],
+    ['an expired subscription', {}, { status: 'incomplete_expired' }, /is incomplete_expired/],
+  ])('disagrees on %s', (_what, claimed, actual, reason) => {
+    expect(claimDisagreement({ ...claim, ...claimed }, { ...snapshot, ...actual })).toMatch(reason);
   });
 });

@@ -58,6 +58,17 @@ describe('OpenAPI description', () => {
     expect(registeredRoutes(createAdminApp(deps))).toContain('GET /metrics');
   });
 
+  it('serves and describes nothing that takes the service token on the public port', () => {
+    expect(PUBLIC_ROUTES.filter((r) => r.auth === 'service' || r.auth === 'user-or-service').map((r) => r.path)).toEqual([]);
+    expect(registeredRoutes(createApp(deps))).toEqual(['GET /api/tenants/:tenantId', 'GET /api/tenants/status', 'GET /healthz', 'GET /openapi.json', 'POST /webhooks/stripe']);
+    expect(registeredRoutes(createAdminApp(deps))).toContain('GET /readyz');
+    const admin = registeredRoutes(createAdminApp(deps));
+    for (const route of ['GET /api/tenants', 'POST /api/tenants/provision', 'POST /api/tenants/deprovision', 'GET /api/events', 'GET /api/events/:eventId', 'POST /api/events/:eventId/reprocess']) {
+      expect(admin).toContain(route);
+    }
+    expect(JSON.stringify(openApiDocument('public'))).not.toMatch(/serviceToken"?:\s*\[|\/api\/events|\/api\/tenants\/provision/);
+  });
+
   it('declares every path parameter, and every operation has a unique id and a problem response', () => {
     const ids = new Set<string>();
     for (const spec of [...PUBLIC_ROUTES, ...ADMIN_ROUTES]) {
@@ -72,7 +83,7 @@ describe('OpenAPI description', () => {
   });
 
   it('is generated from the zod schemas the handlers validate with', () => {
-    const doc = openApiDocument('public');
+    const doc = openApiDocument('admin');
     /** Walks a JSON document by keys (the document is untyped JSON on purpose: it is what clients read). */
     const at = (...keys: string[]): unknown => keys.reduce<unknown>((v, k) => (v as Record<string, unknown> | undefined)?.[k], doc);
     expect(doc.openapi).toMatch(/^3\.1\./);
