@@ -229,13 +229,20 @@ export class Lifecycle {
    * Drift correction, the way an operator's reconcile loop would: namespace labels, network
    * policies, quota and limit range are applied again (server-side apply changes nothing when
    * nothing drifted), a deleted credentials Secret is recreated, and a missing or drifted release
-   * is reinstalled.
+   * is reinstalled, and the tenant's isolation is checked by traffic again.
    */
   private async reconcile(): Promise<void> {
     const { tenantId, progress } = this.state;
     await this.restoreIsolation();
     const ref = { tenantId, namespace: progress.namespace!, plan: progress.plan };
     await outlast('reconcile', () => slow.reconcileApp({ ...ref, suspended: progress.status === 'suspended' }));
+    // Isolation is checked by traffic again, as after deployApp (a suspended tenant runs no pod to
+    // probe from): a failure fails the reconcile, so it shows as the tenant's condition until it
+    // passes. Runs recorded before replay without it.
+    if (progress.status === 'active' && patched('reconcile-verify-isolation')) {
+      const isolation = await outlast('reconcile', () => quick.verifyIsolation(ref));
+      if (isolation.status === 'verified') progress.isolation = { status: 'verified', at: isolation.at };
+    }
     this.nextReconcileAt = Date.now() + this.reconcileMs;
   }
 

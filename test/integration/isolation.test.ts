@@ -150,8 +150,8 @@ const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_RE
     await db.$disconnect();
   });
 
-  it('holds in every cell for a starter and a pro tenant, provisioned by the workflow', async () => {
-    const taskQueue = uniqueTaskQueue('isolation');
+  /** The worker's activities as the local stack's real node wants them: its image, placement and the check's sentinel. */
+  function realNodeDeps(): ActivityDeps {
     const base = realDeps(db);
     const deps: ActivityDeps = {
       ...base,
@@ -176,11 +176,17 @@ const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_RE
         },
       },
     };
+    deps.exec = exec;
+    return deps;
+  }
+
+  it('holds in every cell for a starter and a pro tenant, provisioned by the workflow', async () => {
+    const taskQueue = uniqueTaskQueue('isolation');
+    const deps = realNodeDeps();
     const tenants = [
       { id: newTenantId(), plan: 'starter' },
       { id: newTenantId(), plan: 'pro' },
     ];
-    deps.exec = exec;
     // The sentinel must be up before the workflow's check looks for it.
     await eventually(async () => (await kube.list<V1Pod>('v1', 'Pod', strangerNs)).some((p) => p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True')), 60_000, 'the sentinel pod ready');
     await withWorker({ taskQueue, workflowsPath, activities: createActivities(deps) }, async () => {
@@ -249,4 +255,44 @@ const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_RE
       }
     });
   }, 420_000);
+
+  it('reconcile checks the isolation again; a failing check is the tenant\'s condition until it passes', async () => {
+    const taskQueue = uniqueTaskQueue('isolation-reconcile');
+    const tenantId = newTenantId();
+    await withWorker({ taskQueue, workflowsPath, activities: createActivities(realNodeDeps()) }, async () => {
+      const handle = await temporal.client.workflow.start<typeof provisionTenant>('provisionTenant', {
+        taskQueue,
+        workflowId: tenantWorkflowId(tenantId),
+        args: [{ tenantId, plan: 'starter', reconcileIntervalSeconds: 3 }],
+      });
+      try {
+        const first = await eventually(async () => {
+          const p = await handle.query(statusQuery);
+          return p.status === 'active' && p.isolation?.at;
+        }, 180_000, 'tenant active with its isolation verified');
+        // A later reconcile verified it again, by traffic, and recorded when.
+        await eventually(async () => {
+          const at = (await handle.query(statusQuery)).isolation?.at;
+          return !!at && at > first;
+        }, 60_000, 'isolation verified again by reconcile');
+        const checks = await db.tenantStep.count({ where: { tenantId, step: 'verifyIsolation', phase: 'succeeded' } });
+        expect(checks).toBeGreaterThanOrEqual(2);
+
+        // The check cannot pass without its sentinel: the reconcile fails, and says why.
+        await kube.delete({ apiVersion: 'v1', kind: 'Pod', name: 'stranger', namespace: strangerNs });
+        const condition = await eventually(async () => (await handle.query(statusQuery)).condition, 120_000, 'a condition from the failing check');
+        console.log(`condition while the sentinel is gone: ${JSON.stringify(condition)}`);
+        expect(condition).toMatchObject({ type: 'ChangeFailing', step: 'reconcile' });
+        expect(condition.message).toMatch(/sentinel/);
+        expect((await handle.query(statusQuery)).status).toBe('active');
+
+        // Back, and the next reconcile clears it.
+        await kube.apply(appPod(strangerNs, 'stranger', { 'app.kubernetes.io/name': 'isolation-sentinel' }));
+        await eventually(async () => !(await handle.query(statusQuery)).condition, 180_000, 'the condition cleared');
+      } finally {
+        await handle.signal(deprovisionSignal, { reason: 'isolation test' }).catch(() => undefined);
+        await handle.result().catch(() => undefined);
+      }
+    });
+  }, 480_000);
 });
