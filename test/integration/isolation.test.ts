@@ -13,7 +13,7 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { V1Namespace, V1Pod, V1Toleration } from '@kubernetes/client-node';
+import type { V1Namespace, V1Pod } from '@kubernetes/client-node';
 import { createActivities } from '../../src/activities';
 import { run as runTenantctl } from '../../src/cli/tenantctl';
 import type { ActivityDeps } from '../../src/activities/common';
@@ -23,18 +23,22 @@ import { loadKubeConfig } from '../../src/k8s/client';
 import { DEFAULT_NETWORK_SETTINGS } from '../../src/k8s/network-policies';
 import { loadPlanCatalogue } from '../../src/plans';
 import type { provisionTenant } from '../../src/workflows';
+import { REAL_NODE, REAL_NODE_PLACEMENT, TENANT_APP_IMAGE, appPod } from './real-node-pods';
 import { env, eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 
-const REAL = process.env.STACK_REAL_NODE === '1';
+const REAL = REAL_NODE;
 const workflowsPath = require.resolve('../../src/workflows');
 const plans = loadPlanCatalogue();
 
 const NODE_HOST_VETH = 'tprn-host';
-const IMAGE = process.env.TENANT_IMAGE ?? 'localhost/tenant-provisioner/tenant-app:dev';
-const PLACEMENT = JSON.parse(
-  process.env.TENANT_POD_PLACEMENT ??
-    '{"nodeSelector":{"tenant-provisioner.dev/node-kind":"real"},"tolerations":[{"key":"tenant-provisioner.dev/real-node","operator":"Equal","value":"true","effect":"NoSchedule"}]}',
-) as { nodeSelector: Record<string, string>; tolerations: V1Toleration[] };
+const IMAGE = TENANT_APP_IMAGE;
+const PLACEMENT = REAL_NODE_PLACEMENT;
+/** The app pod of a namespace that the table probes (an ingress controller, a stranger). */
+const probedPod = (namespace: string, name: string, labels: Record<string, string>) =>
+  appPod(namespace, name, labels, {
+    readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
+    resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
+  });
 
 function sh(cmd: string, args: string[]): string {
   return execFileSync(cmd, args, { encoding: 'utf8', timeout: 15_000, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -95,30 +99,6 @@ class OutsideHost {
 }
 
 /** A pod of the tenant app image in `namespace` on the real node (the ingress controller, a stranger). */
-function appPod(namespace: string, name: string, labels: Record<string, string>): V1Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace, labels },
-    spec: {
-      nodeSelector: PLACEMENT.nodeSelector,
-      tolerations: PLACEMENT.tolerations,
-      automountServiceAccountToken: false,
-      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
-      containers: [
-        {
-          name: 'app',
-          image: IMAGE,
-          imagePullPolicy: 'IfNotPresent',
-          args: ['serve'],
-          securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-          readinessProbe: { httpGet: { path: '/', port: 8080 }, periodSeconds: 1 },
-          resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '64Mi' } },
-        },
-      ],
-    },
-  };
-}
 
 const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_REAL_NODE_REASON || 'STACK_REAL_NODE is not 1'})`;
 
@@ -138,9 +118,9 @@ const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_RE
     for (const ns of [ingressNs, strangerNs]) {
       await kube.apply<V1Namespace>({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'tenant-provisioner.dev/test': 'isolation' } } });
     }
-    await kube.apply(appPod(ingressNs, 'controller', { ...DEFAULT_NETWORK_SETTINGS.ingressPodSelector }));
+    await kube.apply(probedPod(ingressNs, 'controller', { ...DEFAULT_NETWORK_SETTINGS.ingressPodSelector }));
     // The stranger doubles as the per-tenant check's sentinel: a namespace of no tenant.
-    await kube.apply(appPod(strangerNs, 'stranger', { 'app.kubernetes.io/name': 'isolation-sentinel' }));
+    await kube.apply(probedPod(strangerNs, 'stranger', { 'app.kubernetes.io/name': 'isolation-sentinel' }));
     outside.up(binary);
   }, 60_000);
 
@@ -287,7 +267,7 @@ const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_RE
         expect((await handle.query(statusQuery)).status).toBe('active');
 
         // Back, and the next reconcile clears it.
-        await kube.apply(appPod(strangerNs, 'stranger', { 'app.kubernetes.io/name': 'isolation-sentinel' }));
+        await kube.apply(probedPod(strangerNs, 'stranger', { 'app.kubernetes.io/name': 'isolation-sentinel' }));
         await eventually(async () => !(await handle.query(statusQuery)).condition, 180_000, 'the condition cleared');
       } finally {
         await handle.signal(deprovisionSignal, { reason: 'isolation test' }).catch(() => undefined);

@@ -4,48 +4,25 @@
  * limits: the plan's defaults, and the pod runs. More than the quota holds: refused once it is
  * spent by running pods. And a downgrade of a tenant whose pods really run completes.
  */
-import type { V1Deployment, V1Pod, V1Toleration } from '@kubernetes/client-node';
+import type { V1Deployment, V1Pod } from '@kubernetes/client-node';
 import { createActivities } from '../../src/activities';
 import type { ActivityDeps } from '../../src/activities/common';
 import { changePlanSignal, deprovisionSignal, statusQuery, tenantWorkflowId } from '../../src/contract';
 import { loadPlanCatalogue } from '../../src/plans';
 import type { provisionTenant } from '../../src/workflows';
+import { REAL_NODE, REAL_NODE_PLACEMENT, REAL_NODE_SKIP_REASON, TENANT_APP_IMAGE, appPod } from './real-node-pods';
 import { eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 
-const REAL = process.env.STACK_REAL_NODE === '1';
-const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_REAL_NODE_REASON || 'STACK_REAL_NODE is not 1'})`;
+const REAL = REAL_NODE;
+const SKIP_REASON = REAL_NODE_SKIP_REASON;
 const workflowsPath = require.resolve('../../src/workflows');
 const plans = loadPlanCatalogue();
-const IMAGE = process.env.TENANT_IMAGE ?? 'localhost/tenant-provisioner/tenant-app:dev';
-const PLACEMENT = JSON.parse(
-  process.env.TENANT_POD_PLACEMENT ??
-    '{"nodeSelector":{"tenant-provisioner.dev/node-kind":"real"},"tolerations":[{"key":"tenant-provisioner.dev/real-node","operator":"Equal","value":"true","effect":"NoSchedule"}]}',
-) as { nodeSelector: Record<string, string>; tolerations: V1Toleration[] };
+const IMAGE = TENANT_APP_IMAGE;
+const PLACEMENT = REAL_NODE_PLACEMENT;
 
-/** A pod as a tenant would run it under Pod Security "restricted", on the real node. */
-function pod(namespace: string, name: string, resources?: NonNullable<V1Pod['spec']>['containers'][number]['resources']): V1Pod {
-  return {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name, namespace, labels: { app: 'quota-test' } },
-    spec: {
-      nodeSelector: PLACEMENT.nodeSelector,
-      tolerations: PLACEMENT.tolerations,
-      automountServiceAccountToken: false,
-      securityContext: { runAsNonRoot: true, runAsUser: 65532, seccompProfile: { type: 'RuntimeDefault' } },
-      containers: [
-        {
-          name: 'app',
-          image: IMAGE,
-          imagePullPolicy: 'IfNotPresent',
-          args: ['serve'],
-          securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
-          ...(resources ? { resources } : {}),
-        },
-      ],
-    },
-  };
-}
+/** A pod as a tenant would run it, with these resources or none (the LimitRange's defaults). */
+const pod = (namespace: string, name: string, resources?: NonNullable<V1Pod['spec']>['containers'][number]['resources']): V1Pod =>
+  appPod(namespace, name, { app: 'quota-test' }, resources ? { resources } : {});
 
 const refusal = (err: unknown) => {
   const e = err as { code?: number; body?: unknown };
