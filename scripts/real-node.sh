@@ -79,15 +79,8 @@ holder_pid() { [ -f "$RN/holder.pid" ] && kill -0 "$(cat "$RN/holder.pid")" 2>/d
 # Runs a command inside the node: its network namespace and its private mount namespace.
 in_node() { nsenter -t "$(holder_pid)" -m -n -- "$@"; }
 
-wait_for() {
-  local what=$1 seconds=$2; shift 2
-  local deadline=$((SECONDS + seconds))
-  until "$@" >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    sleep 1
-  done
-  log "$what is ready"
-}
+# shellcheck source=lib.sh
+source "$ROOT/scripts/lib.sh"
 
 # --- can this machine run it? -------------------------------------------------------------------
 
