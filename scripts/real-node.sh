@@ -520,25 +520,36 @@ spec:
 EOF
 }
 
-# The per-tenant isolation check's sentinel (ISOLATION_CHECK=on): an app pod in a namespace of the
-# provisioner's own, with no policy of its own, so a probe from a tenant that does not reach it was
-# stopped by the tenant's own policies.
-isolation_sentinel() {
-  kube apply -f - >>"$LOGS/sentinel.log" 2>&1 <<EOF || die "applying the isolation sentinel failed; see $LOGS/sentinel.log"
+# App pods the isolation rules are about, on the real node, from the tenant app's image:
+# - the per-tenant check's sentinel (ISOLATION_CHECK=on), in a namespace of the provisioner's own
+#   with no policy of its own, so a probe from a tenant that does not reach it was stopped by the
+#   tenant's own policies;
+# - a stand-in for the ingress controller (namespace ingress-nginx, the controller's label), the
+#   one client the tenants' policies let in, so `tenantctl verify-isolation` can probe that rule.
+isolation_pods() {
+  app_deployment "$SENTINEL_NAMESPACE" isolation-sentinel "app.kubernetes.io/part-of: tenant-provisioner"
+  app_deployment ingress-nginx ingress-nginx-controller "app.kubernetes.io/part-of: ingress-nginx"
+}
+
+# app_deployment NAMESPACE NAME NAMESPACE-LABEL: one tenant-app pod labelled app.kubernetes.io/name=NAME.
+app_deployment() {
+  local ns=$1 name=$2 nslabel=$3 app=$2
+  [ "$name" = ingress-nginx-controller ] && app=ingress-nginx
+  kube apply -f - >>"$LOGS/isolation-pods.log" 2>&1 <<EOF || die "applying $ns/$name failed; see $LOGS/isolation-pods.log"
 apiVersion: v1
 kind: Namespace
 metadata:
-  name: $SENTINEL_NAMESPACE
-  labels: {app.kubernetes.io/part-of: tenant-provisioner, pod-security.kubernetes.io/enforce: restricted}
+  name: $ns
+  labels: {$nslabel, pod-security.kubernetes.io/enforce: restricted}
 ---
 apiVersion: apps/v1
 kind: Deployment
-metadata: {name: isolation-sentinel, namespace: $SENTINEL_NAMESPACE}
+metadata: {name: $name, namespace: $ns}
 spec:
   replicas: 1
-  selector: {matchLabels: {app.kubernetes.io/name: isolation-sentinel}}
+  selector: {matchLabels: {app.kubernetes.io/name: $app}}
   template:
-    metadata: {labels: {app.kubernetes.io/name: isolation-sentinel}}
+    metadata: {labels: {app.kubernetes.io/name: $app}}
     spec:
       nodeSelector: {${NODE_LABEL%%=*}: "${NODE_LABEL#*=}"}
       tolerations: [{key: $NODE_TAINT_KEY, operator: Equal, value: "true", effect: NoSchedule}]
@@ -608,9 +619,11 @@ up() {
   wait_for "CoreDNS" 120 kube -n kube-system rollout status deployment/coredns --timeout 5s ||
     { kube -n kube-system get pods -o wide >&2 || true; die "CoreDNS did not become ready within 120 s; kubectl -n kube-system describe pod -l k8s-app=kube-dns"; }
   wait_for "cluster DNS at $KUBE_DNS_IP" 60 dns_answers || die "kube-dns ($KUBE_DNS_IP) does not answer from the node; see $LOGS/kube-proxy.log"
-  isolation_sentinel
+  isolation_pods
   wait_for "the isolation sentinel" 120 kube -n "$SENTINEL_NAMESPACE" rollout status deployment/isolation-sentinel --timeout 5s ||
     die "the isolation sentinel did not become ready within 120 s; kubectl -n $SENTINEL_NAMESPACE describe pod"
+  wait_for "the stand-in ingress controller" 120 kube -n ingress-nginx rollout status deployment/ingress-nginx-controller --timeout 5s ||
+    die "the stand-in ingress controller did not become ready within 120 s; kubectl -n ingress-nginx describe pod"
   touch "$READY_FILE"
   trap - EXIT
   log "node $NODE_NAME ready in $((SECONDS - start)) s (node IP $NODE_IP, pods $POD_CIDR, DNS $KUBE_DNS_IP)"

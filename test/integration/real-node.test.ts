@@ -154,6 +154,15 @@ describeReal('the real node', () => {
     expect(node?.status?.nodeInfo?.containerRuntimeVersion).toMatch(/^containerd:\/\//);
   });
 
+  it("runs the isolation check's sentinel and a stand-in ingress controller on it, ready", async () => {
+    for (const [namespace, name] of [['tenant-provisioner-sentinel', 'isolation-sentinel'], ['ingress-nginx', 'ingress-nginx']] as const) {
+      const pods = await kube.list<V1Pod>('v1', 'Pod', namespace, `app.kubernetes.io/name=${name}`);
+      const ready = pods.filter((p) => p.spec?.nodeName === NODE && p.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True'));
+      expect({ namespace, ready: ready.length }).toStrictEqual({ namespace, ready: 1 });
+    }
+    expect(process.env.ISOLATION_CHECK).toBe('on');
+  });
+
   it('ran the pods on the real node and serves exec into them', async () => {
     expect(podB.spec?.nodeName).toBe(NODE);
     expect(podB.status?.podIP).toMatch(/^10\.244\.0\./);
