@@ -106,3 +106,18 @@ export function workflowIdFor(tenantId: string): string {
 export function tenantIdOfWorkflowId(workflowId: unknown): string | undefined {
   return typeof workflowId === 'string' ? WORKFLOW_ID_PATTERN.exec(workflowId)?.[1]?.toLowerCase() : undefined;
 }
+
+/**
+ * Whether `namespace` is tenant `tenantId`'s own: `<prefix>-<tenant id>`, as assignNamespace names
+ * it under any prefix. The tenant id is a UUID, so no other tenant's namespace ends in it.
+ */
+export function isOwnNamespace(tenantId: string, namespace: string): boolean {
+  let id: string;
+  try {
+    id = normalizeTenantId(tenantId);
+  } catch {
+    return false;
+  }
+  const prefix = namespace.slice(0, -(id.length + 1));
+  return namespace.endsWith(`-${id}`) && prefix.length > 0 && isDns1123Label(prefix) && isDns1123Label(namespace);
+}

@@ -5,6 +5,7 @@ import {
   NAMESPACE_PREFIX_DEFAULT,
   TENANT_RELEASE_NAME,
   isDns1123Label,
+  isOwnNamespace,
   isUuid,
   normalizeTenantId,
   tenantIdOfWorkflowId,
@@ -153,5 +154,26 @@ describe('isUuid and tenantIdOfWorkflowId', () => {
     expect(tenantIdOfWorkflowId(workflowIdFor(ID))).toBe(ID);
     expect(tenantIdOfWorkflowId(`tenant-${ID.toUpperCase()}`)).toBe(ID);
     for (const other of [ID, `tenant-${ID}-x`, `bench-${ID}`, 'tenant-', undefined, 7]) expect(tenantIdOfWorkflowId(other)).toBeUndefined();
+  });
+});
+
+describe('isOwnNamespace', () => {
+  const OTHER = '11111111-2222-4333-8444-555555555555';
+  it("accepts the tenant's namespace under any valid prefix, in either case of its id", () => {
+    expect(isOwnNamespace(ID, tenantNamespace(ID))).toBe(true);
+    expect(isOwnNamespace(ID.toUpperCase(), `team-a-${ID}`)).toBe(true);
+  });
+  it.each([
+    ['another tenant', `tenant-${OTHER}`],
+    ['a system namespace', 'kube-system'],
+    ['the bare id', ID],
+    ['a longer name ending in the id of nothing', `-${ID}`],
+    ['an upper-case namespace', `tenant-${ID.toUpperCase()}`],
+    ['the id in the middle', `tenant-${ID}-x`],
+  ])('refuses %s', (_what, namespace) => {
+    expect(isOwnNamespace(ID, namespace)).toBe(false);
+  });
+  it('refuses anything for a tenant id that is not a UUID', () => {
+    expect(isOwnNamespace('kube', 'tenant-kube')).toBe(false);
   });
 });
