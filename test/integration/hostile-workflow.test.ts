@@ -3,6 +3,7 @@
  * with a carried state that names another tenant's namespace, then asks for its teardown. The
  * activities refuse to act on a namespace that is not the tenant's own: the victim's namespace,
  * its objects and its release stay, and the attacker's run shows why it is stuck.
+ * The attacker is a customer with a tenant of its own, so its run gets as far as the teardown.
  */
 import type { V1ConfigMap, V1Namespace } from '@kubernetes/client-node';
 import { createActivities } from '../../src/activities';
@@ -37,6 +38,8 @@ describe('a workflow started with another tenant\'s namespace', () => {
     const taskQueue = uniqueTaskQueue('hostile');
     const attacker = newTenantId();
     const namespace = target();
+    // The attacker is a customer with a tenant of its own (a row), and reaches Temporal directly.
+    await db.tenant.create({ data: { id: attacker, plan: 'starter', status: 'active', workflowId: tenantWorkflowId(attacker), namespace: tenantNamespace(attacker) } });
     await withWorker({ taskQueue, workflowsPath, activities: createActivities(realDeps(db)) }, async () => {
       const handle = await temporal.client.workflow.start<typeof provisionTenant>('provisionTenant', {
         taskQueue,
