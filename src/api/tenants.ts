@@ -13,12 +13,13 @@
  *     (signals the running workflow, or starts a cleanup run when the tenant's workflow is closed)
  *
  * Progress comes from PostgreSQL (the tenant row and the tenant_steps log the activities write);
- * for a tenant still provisioning or deprovisioning the live `status` query is asked too, with a
- * short deadline, and wins when it answers.
+ * a read of one tenant still provisioning or deprovisioning asks the live `status` query too, with a
+ * short deadline, and it wins when it answers. Lists never ask Temporal.
  */
 import express, { type Router } from 'express';
 import type { z } from 'zod';
 import type { Db } from '../db/client';
+import { succeededStepsByTenant } from '../db/tenant-steps';
 import { PROVISION_STEPS, tenantWorkflowId, type TenantProgress } from '../contract';
 import type { Tenant } from '../generated/prisma/client';
 import type { PlanCatalogue } from '../plans';
@@ -48,22 +49,10 @@ export type { TenantView } from './schemas';
 const IN_PROGRESS = new Set(['provisioning', 'deprovisioning']);
 const JSON_LIMIT = '16kb';
 
-/** Which provisioning steps have succeeded in the tenant's latest attempt, per tenant. */
+/** Which provisioning steps have succeeded in the tenant's latest attempt, per tenant, in step order. */
 async function completedSteps(db: Db, tenantIds: string[]): Promise<Map<string, string[]>> {
-  const rows = await db.tenantStep.findMany({
-    where: { tenantId: { in: tenantIds }, phase: 'succeeded', step: { in: [...PROVISION_STEPS] } },
-    select: { tenantId: true, step: true, createdAt: true },
-    orderBy: { id: 'asc' },
-  });
-  const result = new Map<string, string[]>();
-  for (const id of tenantIds) {
-    const mine = rows.filter((r) => r.tenantId === id);
-    // A re-provisioned tenant (after a failure) starts over at its latest recordTenant.
-    const since = mine.filter((r) => r.step === 'recordTenant').reduce((t, r) => Math.max(t, r.createdAt.getTime()), 0);
-    const done = new Set(mine.filter((r) => r.createdAt.getTime() >= since).map((r) => r.step));
-    result.set(id, PROVISION_STEPS.filter((s) => done.has(s)));
-  }
-  return result;
+  const done = await succeededStepsByTenant(db, tenantIds, PROVISION_STEPS);
+  return new Map(tenantIds.map((id) => [id, PROVISION_STEPS.filter((s) => done.get(id)?.has(s))]));
 }
 
 /** A pending deprovision (grace period): from the live query, else as the workflow mirrored it. */
@@ -110,11 +99,17 @@ function view(row: Tenant, steps: string[], live: TenantProgress | undefined): T
   };
 }
 
-/** Tenant rows as the API shows them: PostgreSQL's mirror, with the live query for tenants in flight. */
+/**
+ * Tenant rows as the API shows them: PostgreSQL's mirror (the activities write the row and the step
+ * log at every step), with the live query for one tenant in flight. A list is answered from
+ * PostgreSQL alone, one statement for the steps of the whole page: asking Temporal once per tenant
+ * would make a page of 100 tenants 100 queries, and let anyone who can list load Temporal.
+ */
 export function createTenantViews(deps: { db: Db; workflows: TenantWorkflows; statusQueryTimeoutMs: number }) {
   return async function views(rows: Tenant[]): Promise<TenantView[]> {
     const steps = await completedSteps(deps.db, rows.map((r) => r.id));
-    const live = await Promise.all(rows.map(async (r) => (IN_PROGRESS.has(r.status) ? deps.workflows.query(r.id, deps.statusQueryTimeoutMs) : undefined)));
+    const one = rows.length === 1 ? rows[0] : undefined;
+    const live = [one && IN_PROGRESS.has(one.status) ? await deps.workflows.query(one.id, deps.statusQueryTimeoutMs) : undefined];
     return rows.map((r, i) => view(r, steps.get(r.id) ?? [], live[i]));
   };
 }

@@ -5,6 +5,8 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { tenantWorkflowId } from '../../src/contract';
+import type { TenantWorkflows } from '../../src/api/temporal';
+import { createTenantViews } from '../../src/api/tenants';
 import { SERVICE_TOKEN, get, startApi, userToken, type HttpAnswer, type RunningApi } from './api-harness';
 import { testDb, uniqueTaskQueue } from './helpers';
 
@@ -87,5 +89,38 @@ describe('tenant reads (real API and PostgreSQL)', () => {
     expect((await get(admin, `/api/tenants?customerId=${customer}`, await userToken(bob.id))).status).toBe(403);
     expect((await get(admin, '/api/tenants?colour=blue', SERVICE_TOKEN)).status).toBe(400);
     expect((await get(admin, '/api/tenants?status=sleeping', SERVICE_TOKEN)).status).toBe(400);
+  });
+
+  it('answers a page of tenants in flight from PostgreSQL: one statement for their steps, no Temporal query', async () => {
+    const user = await db.user.create({ data: { id: randomUUID() } });
+    const ids = await seed(user.id, 100, 'provisioning');
+    // Each has a step log; the second tenant failed once and was provisioned again, so only the
+    // steps after its latest recordTenant count.
+    const at = (s: number) => new Date(Date.now() - 600_000 + s * 1000);
+    await db.tenantStep.createMany({
+      data: ids.flatMap((id, i) => [
+        { tenantId: id, eventKey: `${id}/1/recordTenant`, step: 'recordTenant', phase: 'succeeded', createdAt: at(1) },
+        { tenantId: id, eventKey: `${id}/1/assignNamespace`, step: 'assignNamespace', phase: 'succeeded', createdAt: at(2) },
+        ...(i === 1
+          ? [
+              { tenantId: id, eventKey: `${id}/1/ensureNamespace`, step: 'ensureNamespace', phase: 'succeeded', createdAt: at(3) },
+              { tenantId: id, eventKey: `${id}/2/recordTenant`, step: 'recordTenant', phase: 'succeeded', createdAt: at(10) },
+            ]
+          : []),
+      ]),
+    });
+    let queries = 0;
+    const views = createTenantViews({ db, statusQueryTimeoutMs: 500, workflows: { query: () => { queries += 1; return Promise.resolve(undefined); } } as unknown as TenantWorkflows });
+    const rows = await db.tenant.findMany({ where: { userId: user.id }, orderBy: { createdAt: 'asc' } });
+
+    const page = await views(rows);
+    expect(queries).toBe(0);
+    expect(page).toHaveLength(100);
+    expect(page[0]?.progress.completedSteps).toEqual(['recordTenant', 'assignNamespace']);
+    expect(page[1]?.progress.completedSteps).toEqual(['recordTenant']);
+    expect(page.every((v) => v.source === 'postgres')).toBe(true);
+    // One tenant read alone still asks its workflow (a short deadline; PostgreSQL answers otherwise).
+    await views(rows.slice(0, 1));
+    expect(queries).toBe(1);
   });
 });
