@@ -10,7 +10,7 @@
  *   tenantctl deprovision <tenant> [--grace 3600]     tenantctl cancel-deprovision <tenant>
  *   tenantctl suspend|resume|retry|cleanup <tenant>   tenantctl change-plan <tenant> <plan>
  *   tenantctl events list [--outcome received]        tenantctl events show|reprocess <evt_id>
- *   tenantctl verify-isolation <tenant> [--others 1] [--stranger <ns>] [--outside <ip:port>]
+ *   tenantctl verify-isolation <tenant> [--others 1 | --other <tenant>...] [--stranger <ns>] [--outside <ip:port>]
  *     (this one talks to the cluster itself, with KUBECONFIG, and probes from inside the pods)
  *
  * Environment: TENANTCTL_ADMIN_URL (default http://127.0.0.1:9090), TENANTCTL_TOKEN or SERVICE_TOKEN (the service token; or --token-file).
@@ -86,6 +86,11 @@ const positiveInt = (name: string) => (value: string) => {
 
 const tenantArg = (value: string) => {
   if (!isUuid(value)) throw new InvalidArgumentError('a tenant id is a UUID');
+  return value.toLowerCase();
+};
+
+const otherTenant = (value: string) => {
+  if (!isUuid(value)) throw new CliError(`--other ${JSON.stringify(value)}: a tenant id is a UUID`, EXIT.usage);
   return value.toLowerCase();
 };
 
@@ -357,7 +362,8 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
     .command('verify-isolation')
     .description("probe a live tenant's isolation from inside its pods and print the truth table (needs cluster credentials: KUBECONFIG; pods/exec in the namespaces probed)")
     .argument('<tenant>', 'tenant id', tenantArg)
-    .addOption(new Option('--others <n>', 'other tenants to probe against').argParser(positiveInt('--others')).default(1))
+    .addOption(new Option('--others <n>', 'how many other tenants to probe against (those on its node first)').argParser(positiveInt('--others')).default(1))
+    .option('--other <tenant...>', 'the other tenants to probe against, by id (instead of --others)')
     .addOption(new Option('--ingress-namespace <ns>', "the ingress controller's namespace").env('INGRESS_NAMESPACE').default('ingress-nginx'))
     .addOption(new Option('--ingress-selector <k=v,...>', "labels of the ingress controller's pods").env('INGRESS_POD_SELECTOR').default('app.kubernetes.io/name=ingress-nginx'))
     .option('--stranger <ns...>', 'namespaces of no tenant whose pods must not reach it')
@@ -368,7 +374,7 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
     .action(
       async (
         tenantId: string,
-        o: { others: number; ingressNamespace: string; ingressSelector: string; stranger?: string[]; outside?: string; outsideUdp?: number; probeCommand: string; namespacePrefix: string },
+        o: { others: number; other?: string[]; ingressNamespace: string; ingressSelector: string; stranger?: string[]; outside?: string; outsideUdp?: number; probeCommand: string; namespacePrefix: string },
       ) => {
         const outside = o.outside ? /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(o.outside) : undefined;
         if (o.outside && !outside) throw new CliError('--outside must be an IPv4 address and port, e.g. 203.0.113.10:8080', EXIT.usage);
@@ -380,6 +386,7 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
             tenantNamespace(tenantId, o.namespacePrefix),
             {
               others: o.others,
+              ...(o.other ? { otherNamespaces: o.other.map((id) => tenantNamespace(otherTenant(id), o.namespacePrefix)) } : {}),
               ingressNamespace: o.ingressNamespace,
               ingressPodSelector: selector,
               strangerNamespaces: o.stranger ?? [],

@@ -53,15 +53,24 @@ export async function tenantEndpoints(kube: Kube, namespace: string, label: stri
   };
 }
 
-/** Other tenant namespaces with a ready app, at most `max`. */
-export async function otherTenantNamespaces(kube: Kube, except: string, max: number): Promise<string[]> {
-  const all = await kube.list<V1Namespace>('v1', 'Namespace', undefined, `${LABEL_MANAGED_BY}=${MANAGED_BY},${LABEL_TENANT_ID}`);
-  const found: string[] = [];
-  for (const ns of all.map((n) => n.metadata!.name!).filter((n) => n !== except).sort()) {
-    if (found.length >= max) break;
-    if (await readyPod(kube, ns, `app.kubernetes.io/instance=${TENANT_RELEASE_NAME}`)) found.push(ns);
+/**
+ * Other tenant namespaces with a ready app, at most `max`, those whose app runs on `node` first
+ * (the subject's own node: where its policies must hold against a neighbour, and a node whose
+ * pods can be probed at all when the cluster also has simulated ones). One cluster-wide list.
+ */
+export async function otherTenantNamespaces(kube: Kube, except: string, max: number, node?: string): Promise<string[]> {
+  const [namespaces, pods] = await Promise.all([
+    kube.list<V1Namespace>('v1', 'Namespace', undefined, `${LABEL_MANAGED_BY}=${MANAGED_BY},${LABEL_TENANT_ID}`),
+    kube.list<V1Pod>('v1', 'Pod', undefined, `app.kubernetes.io/instance=${TENANT_RELEASE_NAME}`),
+  ]);
+  const tenants = new Set(namespaces.map((n) => n.metadata!.name!).filter((n) => n !== except));
+  const nodeOf = new Map<string, string>();
+  for (const p of pods.filter(isReady)) {
+    const ns = p.metadata!.namespace!;
+    if (tenants.has(ns) && (!nodeOf.has(ns) || p.spec?.nodeName === node)) nodeOf.set(ns, p.spec?.nodeName ?? '');
   }
-  return found;
+  const rank = (ns: string) => (nodeOf.get(ns) === node ? 0 : 1);
+  return [...nodeOf.keys()].sort((x, y) => rank(x) - rank(y) || (x < y ? -1 : 1)).slice(0, max);
 }
 
 /**

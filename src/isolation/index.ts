@@ -3,6 +3,7 @@
  * kube-system, the ingress controller, namespaces of no tenant, the API server and (when given) a
  * host outside the cluster. Used by `tenantctl verify-isolation` and the isolation tests.
  */
+import type { V1Pod } from '@kubernetes/client-node';
 import type { Kube } from '../k8s/client';
 import type { PlanCatalogue } from '../plans';
 import type { PodExec, PodRef } from './exec';
@@ -46,7 +47,8 @@ export async function verifyTenantIsolation(
     }
   };
   const subject = await tenantEndpoints(kube, namespace, 'A', egressOf);
-  const otherNs = options.otherNamespaces ?? (await otherTenantNamespaces(kube, namespace, options.others ?? 1));
+  const subjectNode = (await kube.read<V1Pod>({ apiVersion: 'v1', kind: 'Pod', name: subject.pod.pod, namespace }))?.spec?.nodeName;
+  const otherNs = options.otherNamespaces ?? (await otherTenantNamespaces(kube, namespace, options.others ?? 1, subjectNode));
   const others = await Promise.all(otherNs.map((ns, i) => tenantEndpoints(kube, ns, String.fromCharCode(66 + i), egressOf)));
   const strangers: PodRef[] = [];
   for (const ns of options.strangerNamespaces ?? []) {
