@@ -7,6 +7,7 @@
 import type { V1Deployment, V1LimitRange, V1Namespace, V1NetworkPolicy, V1ResourceQuota, V1Secret } from '@kubernetes/client-node';
 import { tenantIdForSubscription } from '../../src/api/ids';
 import { PROVISION_STEPS } from '../../src/contract';
+import { NETWORK_POLICY_NAMES } from '../../src/k8s/network-policies';
 import { LABEL_MANAGED_BY, LABEL_TENANT_ID, MANAGED_BY } from '../../src/k8s/labels';
 import { loadPlanCatalogue } from '../../src/plans';
 import { event, get, namespaceOf, newCustomer, newSubscription, postEvent, userToken, withApiStack, workflowRuns, type HttpAnswer, type StatusBody } from './api-harness';
@@ -95,7 +96,7 @@ describe('stress: concurrent signups through the webhook on the real stack', () 
           tenantId,
           deployments: 1,
           ready: plan.app.replicas,
-          policies: 4,
+          policies: Object.keys(NETWORK_POLICY_NAMES).length,
           quotas: 1,
           limits: 1,
           secrets: ['tenant-credentials'],
