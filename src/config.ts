@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from './contract';
+import { parseLabelSelector } from './k8s/labels';
 import { isIpv4Cidr } from './k8s/network-policies';
 import { zodIssues } from './validation';
 
@@ -49,22 +50,14 @@ const cidrList = z
   .transform((v) => v.split(',').map((c) => c.trim()).filter(Boolean))
   .pipe(z.array(z.string().refine(isIpv4Cidr, 'must be comma-separated IPv4 CIDRs, e.g. 10.96.0.0/12,10.244.0.0/16')));
 
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-const LABEL_VALUE = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/;
-
 /** `k=v,k2=v2` as matchLabels. */
 function parseSelector(text: string, ctx: z.RefinementCtx): Record<string, string> {
-  const labels: Record<string, string> = {};
-  for (const part of text.split(',').map((p) => p.trim()).filter(Boolean)) {
-    const eq = part.indexOf('=');
-    const [key, value] = eq < 0 ? [part, undefined] : [part.slice(0, eq), part.slice(eq + 1)];
-    if (value === undefined || !LABEL_KEY.test(key) || key.length > 317 || !LABEL_VALUE.test(value) || value.length > 63) {
-      ctx.addIssue({ code: 'custom', message: `must be label=value pairs separated by commas, e.g. app.kubernetes.io/name=ingress-nginx (bad: ${JSON.stringify(part.slice(0, 80))})` });
-      return z.NEVER;
-    }
-    labels[key] = value;
+  try {
+    return parseLabelSelector(text);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: (err as Error).message });
+    return z.NEVER;
   }
-  return labels;
 }
 
 const dnsLabel = z.string().regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'must be a DNS-1123 label (lowercase letters, digits, "-")').max(63);

@@ -23,6 +23,7 @@ import { readFileSync } from 'node:fs';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { NotProbeable, createPodExec, formatTable, verifyTenantIsolation } from '../isolation';
 import { createKube, loadKubeConfig } from '../k8s/client';
+import { parseLabelSelector } from '../k8s/labels';
 import { isUuid, tenantNamespace } from '../naming';
 import { loadPlanCatalogue } from '../plans';
 
@@ -87,6 +88,14 @@ const positiveInt = (name: string) => (value: string) => {
 const tenantArg = (value: string) => {
   if (!isUuid(value)) throw new InvalidArgumentError('a tenant id is a UUID');
   return value.toLowerCase();
+};
+
+const labelSelectorArg = (value: string) => {
+  try {
+    return parseLabelSelector(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 };
 
 const otherTenant = (value: string) => {
@@ -365,7 +374,12 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
     .addOption(new Option('--others <n>', 'how many other tenants to probe against (those on its node first)').argParser(positiveInt('--others')).default(1))
     .option('--other <tenant...>', 'the other tenants to probe against, by id (instead of --others)')
     .addOption(new Option('--ingress-namespace <ns>', "the ingress controller's namespace").env('INGRESS_NAMESPACE').default('ingress-nginx'))
-    .addOption(new Option('--ingress-selector <k=v,...>', "labels of the ingress controller's pods").env('INGRESS_POD_SELECTOR').default('app.kubernetes.io/name=ingress-nginx'))
+    .addOption(
+      new Option('--ingress-selector <k=v,...>', "labels of the ingress controller's pods")
+        .env('INGRESS_POD_SELECTOR')
+        .argParser(labelSelectorArg)
+        .default({ 'app.kubernetes.io/name': 'ingress-nginx' }, 'app.kubernetes.io/name=ingress-nginx'),
+    )
     .option('--stranger <ns...>', 'namespaces of no tenant whose pods must not reach it')
     .option('--outside <ip:port>', 'a host outside the cluster that you own (TCP); probed as the plan egress says')
     .addOption(new Option('--outside-udp <port>', 'a UDP echo port on the outside host').argParser(positiveInt('--outside-udp')))
@@ -374,11 +388,10 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
     .action(
       async (
         tenantId: string,
-        o: { others: number; other?: string[]; ingressNamespace: string; ingressSelector: string; stranger?: string[]; outside?: string; outsideUdp?: number; probeCommand: string; namespacePrefix: string },
+        o: { others: number; other?: string[]; ingressNamespace: string; ingressSelector: Record<string, string>; stranger?: string[]; outside?: string; outsideUdp?: number; probeCommand: string; namespacePrefix: string },
       ) => {
         const outside = o.outside ? /^(\d{1,3}(?:\.\d{1,3}){3}):(\d{1,5})$/.exec(o.outside) : undefined;
         if (o.outside && !outside) throw new CliError('--outside must be an IPv4 address and port, e.g. 203.0.113.10:8080', EXIT.usage);
-        const selector = Object.fromEntries(o.ingressSelector.split(',').filter(Boolean).map((kv) => kv.split('=', 2) as [string, string]));
         const kc = loadKubeConfig(io.env.KUBECONFIG);
         try {
           const cells = await verifyTenantIsolation(
@@ -388,7 +401,7 @@ Exit codes: 0 ok; 1 failed (a watched tenant failed, or a server error); 2 inval
               others: o.others,
               ...(o.other ? { otherNamespaces: o.other.map((id) => tenantNamespace(otherTenant(id), o.namespacePrefix)) } : {}),
               ingressNamespace: o.ingressNamespace,
-              ingressPodSelector: selector,
+              ingressPodSelector: o.ingressSelector,
               strangerNamespaces: o.stranger ?? [],
               ...(outside ? { outside: { ip: outside[1]!, httpPort: Number(outside[2]), ...(o.outsideUdp ? { udpPort: o.outsideUdp } : {}) } } : {}),
               probeCommand: o.probeCommand.split(/\s+/).filter(Boolean),
