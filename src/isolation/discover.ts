@@ -47,6 +47,7 @@ export async function tenantEndpoints(kube: Kube, namespace: string, label: stri
     namespace,
     egress: egressOf(labels[LABEL_PLAN] ?? ''),
     pod: { namespace, pod: pod.metadata!.name!, container: APP_CONTAINER, ip: pod.status.podIP },
+    ...(pod.spec?.nodeName ? { node: pod.spec.nodeName } : {}),
     serviceIp: svc.spec!.clusterIP!,
     httpPort: port('http') ?? 8080,
     ...(port('udp') ? { udpPort: port('udp') } : {}),

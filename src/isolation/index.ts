@@ -3,7 +3,6 @@
  * kube-system, the ingress controller, namespaces of no tenant, the API server and (when given) a
  * host outside the cluster. Used by `tenantctl verify-isolation` and the isolation tests.
  */
-import type { V1Pod } from '@kubernetes/client-node';
 import type { Kube } from '../k8s/client';
 import type { PlanCatalogue } from '../plans';
 import type { PodExec, PodRef } from './exec';
@@ -47,21 +46,28 @@ export async function verifyTenantIsolation(
     }
   };
   const subject = await tenantEndpoints(kube, namespace, 'A', egressOf);
-  const subjectNode = (await kube.read<V1Pod>({ apiVersion: 'v1', kind: 'Pod', name: subject.pod.pod, namespace }))?.spec?.nodeName;
-  const otherNs = options.otherNamespaces ?? (await otherTenantNamespaces(kube, namespace, options.others ?? 1, subjectNode));
-  const others = await Promise.all(otherNs.map((ns, i) => tenantEndpoints(kube, ns, String.fromCharCode(66 + i), egressOf)));
-  const strangers: PodRef[] = [];
-  for (const ns of options.strangerNamespaces ?? []) {
-    const pod = await readyPod(kube, ns);
-    if (pod) strangers.push({ namespace: ns, pod: pod.metadata!.name!, container: pod.spec!.containers[0]!.name });
-  }
+  const otherNs = options.otherNamespaces ?? (await otherTenantNamespaces(kube, namespace, options.others ?? 1, subject.node));
+  // Independent reads of the cluster, all at once.
+  const [others, strangers, dnsIp, kubeSystem, ingress, apiServer] = await Promise.all([
+    Promise.all(otherNs.map((ns, i) => tenantEndpoints(kube, ns, String.fromCharCode(66 + i), egressOf))),
+    Promise.all(
+      (options.strangerNamespaces ?? []).map(async (ns): Promise<PodRef | undefined> => {
+        const pod = await readyPod(kube, ns);
+        return pod && { namespace: ns, pod: pod.metadata!.name!, container: pod.spec!.containers[0]!.name };
+      }),
+    ).then((pods) => pods.filter((p): p is PodRef => p !== undefined)),
+    kubeDnsIp(kube),
+    kubeSystemTargets(kube),
+    ingressPod(kube, options.ingressNamespace, options.ingressPodSelector),
+    apiServerTargets(kube),
+  ]);
   const world: World = {
     others,
-    dns: { serviceIp: await kubeDnsIp(kube), name: 'kubernetes.default.svc.cluster.local' },
-    kubeSystem: await kubeSystemTargets(kube),
-    ingress: await ingressPod(kube, options.ingressNamespace, options.ingressPodSelector),
+    dns: { serviceIp: dnsIp, name: 'kubernetes.default.svc.cluster.local' },
+    kubeSystem,
+    ingress,
     strangers,
-    apiServer: await apiServerTargets(kube),
+    apiServer,
     ...(options.outside ? { outside: options.outside } : {}),
   };
   return runProbes(exec, isolationProbes(subject, world), {

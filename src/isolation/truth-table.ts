@@ -41,6 +41,8 @@ export interface TenantEndpoints {
   namespace: string;
   egress: Egress;
   pod: PodRef & { ip: string };
+  /** The node its pod runs on. */
+  node?: string;
   serviceIp: string;
   httpPort: number;
   udpPort?: number;
