@@ -23,7 +23,7 @@ import { loadKubeConfig } from '../../src/k8s/client';
 import { DEFAULT_NETWORK_SETTINGS } from '../../src/k8s/network-policies';
 import { loadPlanCatalogue } from '../../src/plans';
 import type { provisionTenant } from '../../src/workflows';
-import { REAL_NODE, REAL_NODE_PLACEMENT, TENANT_APP_IMAGE, appPod } from './real-node-pods';
+import { REAL_NODE, appPod, realNodeSettings } from './real-node-pods';
 import { env, eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 
 const REAL = REAL_NODE;
@@ -31,8 +31,6 @@ const workflowsPath = require.resolve('../../src/workflows');
 const plans = loadPlanCatalogue();
 
 const NODE_HOST_VETH = 'tprn-host';
-const IMAGE = TENANT_APP_IMAGE;
-const PLACEMENT = REAL_NODE_PLACEMENT;
 /** The app pod of a namespace that the table probes (an ingress controller, a stranger). */
 const probedPod = (namespace: string, name: string, labels: Record<string, string>) =>
   appPod(namespace, name, labels, {
@@ -138,9 +136,8 @@ const SKIP_REASON = REAL ? '' : ` (skipped: no real node: ${process.env.STACK_RE
       settings: {
         ...base.settings,
         ingressNamespace: ingressNs,
-        image: { repository: IMAGE.slice(0, IMAGE.lastIndexOf(':')), tag: IMAGE.slice(IMAGE.lastIndexOf(':') + 1) },
+        ...realNodeSettings(),
         udpPort: 8081,
-        placement: { nodeSelector: PLACEMENT.nodeSelector, tolerations: PLACEMENT.tolerations as NonNullable<NonNullable<ActivityDeps['settings']['placement']>['tolerations']> },
         isolationCheck: {
           sentinelNamespace: strangerNs,
           sentinelSelector: 'app.kubernetes.io/name=isolation-sentinel',

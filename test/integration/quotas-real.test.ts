@@ -10,15 +10,13 @@ import type { ActivityDeps } from '../../src/activities/common';
 import { changePlanSignal, deprovisionSignal, statusQuery, tenantWorkflowId } from '../../src/contract';
 import { loadPlanCatalogue } from '../../src/plans';
 import type { provisionTenant } from '../../src/workflows';
-import { REAL_NODE, REAL_NODE_PLACEMENT, REAL_NODE_SKIP_REASON, TENANT_APP_IMAGE, appPod } from './real-node-pods';
+import { REAL_NODE, REAL_NODE_SKIP_REASON, appPod, realNodeSettings } from './real-node-pods';
 import { eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient, withWorker } from './helpers';
 
 const REAL = REAL_NODE;
 const SKIP_REASON = REAL_NODE_SKIP_REASON;
 const workflowsPath = require.resolve('../../src/workflows');
 const plans = loadPlanCatalogue();
-const IMAGE = TENANT_APP_IMAGE;
-const PLACEMENT = REAL_NODE_PLACEMENT;
 
 /** A pod as a tenant would run it, with these resources or none (the LimitRange's defaults). */
 const pod = (namespace: string, name: string, resources?: NonNullable<V1Pod['spec']>['containers'][number]['resources']): V1Pod =>
@@ -45,8 +43,7 @@ const refusal = (err: unknown) => {
       ...base,
       settings: {
         ...base.settings,
-        image: { repository: IMAGE.slice(0, IMAGE.lastIndexOf(':')), tag: IMAGE.slice(IMAGE.lastIndexOf(':') + 1) },
-        placement: { nodeSelector: PLACEMENT.nodeSelector, tolerations: PLACEMENT.tolerations as NonNullable<NonNullable<ActivityDeps['settings']['placement']>['tolerations']> },
+        ...realNodeSettings(),
       },
     };
   }

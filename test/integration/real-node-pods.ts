@@ -3,6 +3,8 @@
  * the tenant app's image and the placement that .stack/env exports while the node runs.
  */
 import type { V1Container, V1Pod, V1Toleration } from '@kubernetes/client-node';
+import type { ActivityDeps } from '../../src/activities/common';
+import { parseImageReference, placementSchema } from '../../src/config';
 
 export const REAL_NODE = process.env.STACK_REAL_NODE === '1';
 /** Appended to a suite's title when it is skipped, so the reason shows in the runner's summary. */
@@ -37,4 +39,9 @@ export function appPod(namespace: string, name: string, labels: Record<string, s
       ],
     },
   };
+}
+
+/** The worker's settings that put tenants' pods on the real node, as the worker reads them from .stack/env. */
+export function realNodeSettings(): Pick<ActivityDeps['settings'], 'image' | 'placement'> {
+  return { image: parseImageReference(TENANT_APP_IMAGE), placement: placementSchema.parse(REAL_NODE_PLACEMENT) };
 }
