@@ -93,6 +93,11 @@ function adminOnlyHint(req: { method: string; path: string }): string | undefine
     : undefined;
 }
 
+/** What the webhook and the reprocessing of its events need: one decision path for both. */
+function webhookDeps(deps: ApiDeps) {
+  return { db: deps.db, stripe: deps.stripe, plans: deps.plans, logger: deps.logger, metrics: deps.metrics, options: deps.webhook, ...(deps.onQueued ? { onQueued: deps.onQueued } : {}) };
+}
+
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -112,7 +117,7 @@ export function createApp(deps: ApiDeps): Express {
   app.use('/webhooks', limiter(deps.rateLimit?.webhookPerMinute ?? 0, 'webhook'));
   app.use('/api', limiter(deps.rateLimit?.apiPerMinute ?? 0, 'API'));
   // The webhook reads its own raw body (the signature covers the exact bytes): no JSON parser before it.
-  const webhook = { db: deps.db, stripe: deps.stripe, plans: deps.plans, logger: deps.logger, metrics: deps.metrics, options: deps.webhook, ...(deps.onQueued ? { onQueued: deps.onQueued } : {}) };
+  const webhook = webhookDeps(deps);
   app.use(webhookRouter(webhook));
   const auth = createAuth(deps.auth);
   app.use(userTenantsRouter({ db: deps.db, workflows: deps.workflows, plans: deps.plans, auth, statusQueryTimeoutMs: deps.statusQueryTimeoutMs }));
@@ -147,7 +152,7 @@ export function createAdminApp(deps: ApiDeps): Express {
     res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });
   const auth = createAuth(deps.auth);
-  const webhook = { db: deps.db, stripe: deps.stripe, plans: deps.plans, logger: deps.logger, metrics: deps.metrics, options: deps.webhook, ...(deps.onQueued ? { onQueued: deps.onQueued } : {}) };
+  const webhook = webhookDeps(deps);
   app.use(adminRouter({ db: deps.db, workflows: deps.workflows, plans: deps.plans, auth, statusQueryTimeoutMs: deps.statusQueryTimeoutMs }));
   app.use(eventsRouter({ db: deps.db, auth, stripe: deps.stripe, webhook }));
   app.use(
