@@ -244,6 +244,9 @@ rules:
 EOF
 }
 
+# scripts/real-node.sh for this stack (its directory, cluster and API server port).
+real_node() { STACK_DIR="$STACK_DIR" STACK_CLUSTER="$CLUSTER" STACK_KUBE_PORT="$KUBE_PORT" "$REAL_NODE" "$@"; }
+
 # The cluster's component settings. kwok's controller manages only its own nodes (they carry the
 # annotation kwok.x-k8s.io/node=fake), never the real node. With a real node the API server also
 # listens beyond loopback and advertises the host end of the node's veth, its certificate names the
@@ -314,7 +317,7 @@ kube_up() {
     # kwokctl copies the policy into the cluster's directory: it applies from creation on.
     write_audit_policy
     local real=1
-    "$REAL_NODE" check >/dev/null 2>&1 || real=0
+    real_node check >/dev/null 2>&1 || real=0
     write_kwokctl_config "$real"
     timeout 600 kwokctl --config "$KWOKCTL_CONFIG" create cluster --name "$CLUSTER" --runtime binary \
       --kubeconfig "$KUBECONFIG_FILE" \
@@ -363,10 +366,8 @@ export STRIPE_MOCK_URL='http://127.0.0.1:$STRIPE_MOCK_PORT'
 export TOXIPROXY_URL='http://127.0.0.1:$TOXIPROXY_PORT'
 export PATH='$BIN':"\$PATH"
 EOF
-  STACK_DIR="$STACK_DIR" STACK_CLUSTER="$CLUSTER" STACK_KUBE_PORT="$KUBE_PORT" "$REAL_NODE" env >>"$STACK_DIR/env"
+  real_node env >>"$STACK_DIR/env"
 }
-
-real_node() { STACK_DIR="$STACK_DIR" STACK_CLUSTER="$CLUSTER" STACK_KUBE_PORT="$KUBE_PORT" "$REAL_NODE" "$@"; }
 
 # A real node that fails to start leaves the rest of the stack usable: its one-line reason goes to
 # $STACK_DIR/env (STACK_REAL_NODE_REASON), where the tests that need it read it.
