@@ -6,6 +6,7 @@ import path from 'node:path';
 import { z } from 'zod';
 import { TASK_QUEUE_DEFAULT } from './contract';
 import { parseLabelSelector } from './k8s/labels';
+import { temporalEnv } from './temporal/settings';
 import { isIpv4Cidr } from './k8s/network-policies';
 import { zodIssues } from './validation';
 
@@ -66,8 +67,7 @@ export const int = (min: number, max: number) => z.coerce.number().int().min(min
 /** What the worker and the API both read: where PostgreSQL and Temporal are, plans, log level. */
 export const sharedEnv = {
   DATABASE_URL: z.string({ error: 'is required' }).startsWith('postgres', 'must be a postgresql:// URL').pipe(z.url('must be a postgresql:// URL')),
-  TEMPORAL_ADDRESS: z.string().min(1).default('127.0.0.1:7233'),
-  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  ...temporalEnv,
   TASK_QUEUE: z.string().min(1).default(TASK_QUEUE_DEFAULT),
   PLANS_JSON: z.string().optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),

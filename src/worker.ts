@@ -3,7 +3,7 @@
  * Configuration comes from the environment (see src/config.ts); it is validated before anything
  * connects, and a bad value stops the process with the variable's name.
  */
-import { NativeConnection, Runtime, Worker, makeTelemetryFilterString, type State, type WorkerOptions } from '@temporalio/worker';
+import { Runtime, Worker, type NativeConnection, makeTelemetryFilterString, type State, type WorkerOptions } from '@temporalio/worker';
 import { createActivities, type ActivityDeps } from './activities';
 import { loadWorkerConfig, parseImageReference, type WorkerConfig } from './config';
 import { helmTaskQueue } from './contract';
@@ -17,6 +17,8 @@ import { watcherFor } from './k8s/watch';
 import { loadPlanCatalogue } from './plans';
 import { createLogger, temporalLogger } from './logging';
 import { activityObservability, createWorkerMetrics, startHealthServer } from './observability';
+import { describeTemporalConnection, temporalConnectionOptions } from './temporal/connection';
+import { connectTemporalWorker } from './temporal/native';
 
 export function activityDepsFromConfig(config: WorkerConfig): ActivityDeps {
   const kc = loadKubeConfig(config.KUBECONFIG);
@@ -117,7 +119,7 @@ export async function createWorker(
   deps: ActivityDeps,
   overrides: Partial<WorkerOptions> = {},
 ): Promise<{ worker: WorkerGroup; connection: NativeConnection }> {
-  const connection = await NativeConnection.connect({ address: config.TEMPORAL_ADDRESS });
+  const connection = await connectTemporalWorker(config);
   const activities = createActivities(deps);
   // On SIGTERM running activities get this long before they are cancelled: a `helm upgrade`
   // cut short leaves the release locked, so wait out Helm's worst case (the chart's
@@ -180,7 +182,7 @@ async function main(): Promise<void> {
     {
       taskQueue: config.TASK_QUEUE,
       helmTaskQueue: helmTaskQueue(config.TASK_QUEUE),
-      temporal: config.TEMPORAL_ADDRESS,
+      temporal: describeTemporalConnection(temporalConnectionOptions(config)),
       namespace: config.TEMPORAL_NAMESPACE,
       maxActivities: config.WORKER_MAX_ACTIVITIES,
       maxHelmActivities: config.WORKER_MAX_HELM_ACTIVITIES,

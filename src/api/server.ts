@@ -11,12 +11,13 @@
 import { once } from 'node:events';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Client, Connection } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
 import type { Logger } from 'pino';
 import { createLogger as createServiceLogger } from '../logging';
 import { createDb, poolOf, type Db } from '../db/client';
 import { RETENTION_TABLES, createRetentionJob, type RetentionJob } from '../db/retention';
 import { loadPlanCatalogue, type PlanCatalogue } from '../plans';
+import { lazyTemporalClient } from '../temporal/connection';
 import { createAdminApp, createApp, type ApiDeps } from './app';
 import { loadApiConfig, stripeLivemode, type ApiConfig } from './config';
 import { createMetrics, type Metrics } from './metrics';
@@ -47,8 +48,7 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
   const plans = loadPlanCatalogue(config.PLANS_JSON);
   const db = createDb(config.DATABASE_URL, { maxConnections: config.DB_POOL_SIZE });
   // Lazy: the API starts (and reports not ready) while Temporal is unreachable; gRPC reconnects.
-  const connection = Connection.lazy({ address: config.TEMPORAL_ADDRESS, connectTimeout: `${config.TEMPORAL_TIMEOUT_MS}ms` });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const { client, connection } = lazyTemporalClient(config, config.TEMPORAL_TIMEOUT_MS);
   const workflows = createTenantWorkflows({ client, connection, taskQueue: config.TASK_QUEUE, timeoutMs: config.TEMPORAL_TIMEOUT_MS });
   const metrics = createMetrics({
     tenantCounts: async () => {

@@ -38,7 +38,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import type { ActivityDeps } from '../activities';
 import { loadWorkerConfig, type WorkerConfig } from '../config';
@@ -49,6 +49,7 @@ import type { Helm } from '../helm/helm';
 import { createKube, loadKubeConfig } from '../k8s/client';
 import { loadPlanCatalogue } from '../plans';
 import { TENANT_RELEASE_NAME, tenantNamespace } from '../naming';
+import { connectTemporalClient } from '../temporal/connection';
 import { writeWorkflowBundle } from '../workflow-bundle';
 import { activityDepsFromConfig, createWorker } from '../worker';
 import type { provisionTenant } from '../workflows';
@@ -229,8 +230,7 @@ async function main(): Promise<void> {
   // The benchmark's own reads are neither rate-limited with the worker's nor counted.
   const observer = createKube(kc, { qps: 100, burst: 200, timeoutMs: 30_000 });
   const db = createDb(config.DATABASE_URL, { maxConnections: 4 });
-  const connection = await Connection.connect({ address: config.TEMPORAL_ADDRESS, connectTimeout: '10s' });
-  const client = new Client({ connection, namespace: config.TEMPORAL_NAMESPACE });
+  const { client, connection } = await connectTemporalClient(config, 10_000);
   const prefix = config.NAMESPACE_PREFIX;
   const allIds: string[] = [];
   const newIds = (k: number) => {

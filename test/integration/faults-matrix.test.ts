@@ -12,13 +12,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import type { V1Namespace } from '@kubernetes/client-node';
-import { Client, Connection, type WorkflowHandle } from '@temporalio/client';
-import { NativeConnection, Worker } from '@temporalio/worker';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { Worker } from '@temporalio/worker';
 import { temporal as proto } from '@temporalio/proto';
 import { createActivities } from '../../src/activities';
 import { deprovisionSignal, helmTaskQueue, suspendSignal, tenantWorkflowId, type TenantStatus } from '../../src/contract';
 import { createDb, type Db } from '../../src/db/client';
 import { LABEL_TENANT_ID } from '../../src/k8s/labels';
+import { connectTemporalClient, temporalSettingsFromEnv } from '../../src/temporal/connection';
+import { connectTemporalWorker } from '../../src/temporal/native';
 import { WorkerGroup } from '../../src/worker';
 import type { provisionTenant } from '../../src/workflows';
 import { recordFaultRow } from './fault-report';
@@ -343,9 +345,10 @@ describe('fault matrix (real stack, Toxiproxy, SIGKILL)', () => {
       return server;
     };
     let server = await startServer();
-    const workerConnection = await NativeConnection.connect({ address });
-    const clientConnection = await Connection.connect({ address });
-    const client = new Client({ connection: clientConnection });
+    // The private server speaks plaintext whatever the stack's settings say.
+    const settings = { ...temporalSettingsFromEnv({}), TEMPORAL_ADDRESS: address };
+    const workerConnection = await connectTemporalWorker(settings);
+    const { client, connection: clientConnection } = await connectTemporalClient(settings, 10_000);
     const taskQueue = uniqueTaskQueue('temporal-restart');
     const activities = createActivities(realDeps(db));
     const worker = new WorkerGroup(

@@ -1,13 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import path from 'node:path';
-import { Client, Connection } from '@temporalio/client';
+import type { Client, Connection } from '@temporalio/client';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { DefaultLogger, NativeConnection, Runtime, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import { DefaultLogger, Runtime, Worker, bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import type { ActivityDeps } from '../../src/activities';
 import { helmTaskQueue, tenantWorkflowId } from '../../src/contract';
 import { createDb, type Db } from '../../src/db/client';
 import { createHelm } from '../../src/helm/helm';
 import { loadPlanCatalogue } from '../../src/plans';
+import { connectTemporalClient, temporalSettingsFromEnv } from '../../src/temporal/connection';
+import { connectTemporalWorker } from '../../src/temporal/native';
 import { WorkerGroup } from '../../src/worker';
 import { createKube, loadKubeConfig, type Kube } from '../../src/k8s/client';
 
@@ -45,8 +47,8 @@ export function testDb(): Db {
 }
 
 export async function temporalClient(): Promise<{ client: Client; connection: Connection }> {
-  const connection = await Connection.connect({ address: env('TEMPORAL_ADDRESS'), connectTimeout: '10s' });
-  return { client: new Client({ connection, namespace: process.env.TEMPORAL_NAMESPACE ?? 'default' }), connection };
+  env('TEMPORAL_ADDRESS');
+  return connectTemporalClient(temporalSettingsFromEnv(), 10_000);
 }
 
 /** A Temporal client for the whole test file: connected before the first test, closed after the last. */
@@ -90,7 +92,8 @@ export async function withWorker<T>(
   fn: () => Promise<T>,
 ): Promise<T> {
   const { workflowsPath, ...rest } = options;
-  const connection = await NativeConnection.connect({ address: env('TEMPORAL_ADDRESS') });
+  env('TEMPORAL_ADDRESS');
+  const connection = await connectTemporalWorker(temporalSettingsFromEnv());
   try {
     const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
     const worker = await Worker.create({ connection, namespace, workflowBundle: await workflowBundle(workflowsPath), ...rest });
