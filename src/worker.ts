@@ -17,7 +17,8 @@ import { watcherFor } from './k8s/watch';
 import { loadPlanCatalogue } from './plans';
 import { createLogger, temporalLogger } from './logging';
 import { activityObservability, createWorkerMetrics, startHealthServer } from './observability';
-import { describeTemporalConnection, temporalConnectionOptions } from './temporal/connection';
+import { temporalDataConverter } from './temporal/codec';
+import { describeTemporalConnection } from './temporal/connection';
 import { connectTemporalWorker } from './temporal/native';
 
 export function activityDepsFromConfig(config: WorkerConfig): ActivityDeps {
@@ -121,6 +122,7 @@ export async function createWorker(
 ): Promise<{ worker: WorkerGroup; connection: NativeConnection }> {
   const connection = await connectTemporalWorker(config);
   const activities = createActivities(deps);
+  const dataConverter = temporalDataConverter(config);
   // On SIGTERM running activities get this long before they are cancelled: a `helm upgrade`
   // cut short leaves the release locked, so wait out Helm's worst case (the chart's
   // terminationGracePeriodSeconds is longer still).
@@ -129,6 +131,7 @@ export async function createWorker(
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: config.TASK_QUEUE,
+    dataConverter,
     // A bundle built at image build time (WORKFLOW_BUNDLE), else the sources bundled now.
     ...(config.WORKFLOW_BUNDLE ? { workflowBundle: { codePath: config.WORKFLOW_BUNDLE } } : { workflowsPath: require.resolve('./workflows') }),
     activities,
@@ -150,6 +153,7 @@ export async function createWorker(
     connection,
     namespace: config.TEMPORAL_NAMESPACE,
     taskQueue: helmTaskQueue(config.TASK_QUEUE),
+    dataConverter,
     activities,
     maxConcurrentActivityTaskExecutions: config.WORKER_MAX_HELM_ACTIVITIES,
     shutdownGraceTime,
@@ -182,7 +186,7 @@ async function main(): Promise<void> {
     {
       taskQueue: config.TASK_QUEUE,
       helmTaskQueue: helmTaskQueue(config.TASK_QUEUE),
-      temporal: describeTemporalConnection(temporalConnectionOptions(config)),
+      temporal: describeTemporalConnection(config),
       namespace: config.TEMPORAL_NAMESPACE,
       maxActivities: config.WORKER_MAX_ACTIVITIES,
       maxHelmActivities: config.WORKER_MAX_HELM_ACTIVITIES,

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { Client, Connection } from '@temporalio/client';
 import type { TLSConfig } from '@temporalio/common/lib/internal-non-workflow';
 import { ConfigError, parseEnv } from '../config';
+import { temporalDataConverter } from './codec';
 import { temporalSchema, type TemporalSettings } from './settings';
 
 export type { TemporalSettings } from './settings';
@@ -86,19 +87,21 @@ export function temporalConnectionOptions(settings: TemporalSettings): TemporalC
   return { address: s.TEMPORAL_ADDRESS, tls, ...apiKey };
 }
 
-/** What the logs may say about the connection: never the key, never file contents. */
-export function describeTemporalConnection(options: TemporalConnectionOptions): Record<string, unknown> {
+/** What the logs may say about the connection: never a key, never file contents. */
+export function describeTemporalConnection(settings: TemporalSettings): Record<string, unknown> {
+  const options = temporalConnectionOptions(settings);
   return {
     address: options.address,
     tls: options.tls === false ? 'off' : options.tls.clientCertPair ? 'mtls' : 'on',
     apiKey: options.apiKey ? 'set' : 'unset',
+    payloads: settings.TEMPORAL_PAYLOAD_KEYS ? `encrypted (${settings.TEMPORAL_PAYLOAD_ENCRYPTION})` : 'plain',
   };
 }
 
 /** A client and its connection, connected (or failed) within `connectTimeoutMs`. */
 export async function connectTemporalClient(settings: TemporalSettings, connectTimeoutMs: number): Promise<{ client: Client; connection: Connection }> {
   const connection = await Connection.connect({ ...temporalConnectionOptions(settings), connectTimeout: `${connectTimeoutMs}ms` });
-  return { client: new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE }), connection };
+  return { client: new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE, dataConverter: temporalDataConverter(settings) }), connection };
 }
 
 /**
@@ -107,5 +110,5 @@ export async function connectTemporalClient(settings: TemporalSettings, connectT
  */
 export function lazyTemporalClient(settings: TemporalSettings, connectTimeoutMs: number): { client: Client; connection: Connection } {
   const connection = Connection.lazy({ ...temporalConnectionOptions(settings), connectTimeout: `${connectTimeoutMs}ms` });
-  return { client: new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE }), connection };
+  return { client: new Client({ connection, namespace: settings.TEMPORAL_NAMESPACE, dataConverter: temporalDataConverter(settings) }), connection };
 }

@@ -23,6 +23,13 @@ export const temporalEnv = {
   TEMPORAL_TLS_SERVER_NAME: z.string().regex(/^[A-Za-z0-9.-]{1,253}$/, 'must be a DNS name').optional(),
   /** Sent as `Authorization: Bearer <key>` on every call (Temporal Cloud API keys, or a proxy that checks them). */
   TEMPORAL_API_KEY: z.string().min(8, 'must be at least 8 characters').optional(),
+  /**
+   * Keys of the payload codec, `id:base64key,…` (AES-256: 32 bytes each): payloads are encrypted
+   * with the first and decrypted with any. Unset: payloads travel as they are.
+   */
+  TEMPORAL_PAYLOAD_KEYS: z.string().optional(),
+  /** `required`: a plaintext payload is refused (the worker fails the task instead of acting on it). */
+  TEMPORAL_PAYLOAD_ENCRYPTION: z.enum(['optional', 'required'], { error: 'must be optional or required' }).default('optional'),
 };
 
 export const temporalSchema = z.object(temporalEnv);

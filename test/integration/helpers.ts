@@ -8,6 +8,7 @@ import { helmTaskQueue, tenantWorkflowId } from '../../src/contract';
 import { createDb, type Db } from '../../src/db/client';
 import { createHelm } from '../../src/helm/helm';
 import { loadPlanCatalogue } from '../../src/plans';
+import { temporalDataConverter } from '../../src/temporal/codec';
 import { connectTemporalClient, temporalSettingsFromEnv } from '../../src/temporal/connection';
 import { connectTemporalWorker } from '../../src/temporal/native';
 import { WorkerGroup } from '../../src/worker';
@@ -96,8 +97,10 @@ export async function withWorker<T>(
   const connection = await connectTemporalWorker(temporalSettingsFromEnv());
   try {
     const namespace = process.env.TEMPORAL_NAMESPACE ?? 'default';
-    const worker = await Worker.create({ connection, namespace, workflowBundle: await workflowBundle(workflowsPath), ...rest });
-    const helm = await Worker.create({ connection, namespace, taskQueue: helmTaskQueue(rest.taskQueue), activities: rest.activities });
+    // The stack's payload codec, if its environment sets one (TEMPORAL_PAYLOAD_KEYS), as the worker has it.
+    const dataConverter = temporalDataConverter(temporalSettingsFromEnv());
+    const worker = await Worker.create({ connection, namespace, workflowBundle: await workflowBundle(workflowsPath), dataConverter, ...rest });
+    const helm = await Worker.create({ connection, namespace, taskQueue: helmTaskQueue(rest.taskQueue), activities: rest.activities, dataConverter });
     return await new WorkerGroup(worker, helm).runUntil(fn());
   } finally {
     await connection.close();

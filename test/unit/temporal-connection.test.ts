@@ -44,7 +44,16 @@ describe('temporalConnectionOptions', () => {
     expect(o.tls).toMatchObject({ serverNameOverride: 'temporal.test' });
     expect(o.tls && Buffer.from(o.tls.serverRootCACertificate!).toString()).toContain('BEGIN CERTIFICATE');
     expect(o.tls && Buffer.from(o.tls.clientCertPair!.key).toString()).toContain('PRIVATE KEY');
-    expect(describeTemporalConnection(o)).toEqual({ address: 'temporal.example:7233', tls: 'mtls', apiKey: 'unset' });
+    expect(
+      describeTemporalConnection(
+        temporalSettingsFromEnv({
+          TEMPORAL_ADDRESS: 'temporal.example:7233',
+          TEMPORAL_TLS_SERVER_CA_CERT_PATH: pki.ca,
+          TEMPORAL_TLS_CLIENT_CERT_PATH: pki.clientCert,
+          TEMPORAL_TLS_CLIENT_KEY_PATH: pki.clientKey,
+        }),
+      ),
+    ).toEqual({ address: 'temporal.example:7233', tls: 'mtls', apiKey: 'unset', payloads: 'plain' });
   });
 
   it('names the setting and the path of a file it cannot read', () => {
@@ -78,7 +87,7 @@ describe('temporalConnectionOptions', () => {
   });
 
   it('never puts the API key in what it logs or in a config error', () => {
-    expect(JSON.stringify(describeTemporalConnection(options({ TEMPORAL_API_KEY: 'very-secret-key' })))).not.toContain('very-secret-key');
+    expect(JSON.stringify(describeTemporalConnection(temporalSettingsFromEnv({ TEMPORAL_API_KEY: 'very-secret-key' })))).not.toContain('very-secret-key');
     expect(() => temporalSettingsFromEnv({ TEMPORAL_API_KEY: 'short', TEMPORAL_TLS: 'maybe' })).toThrow(/TEMPORAL_TLS: must be on or off[\s\S]*TEMPORAL_API_KEY: must be at least 8/);
   });
 });
