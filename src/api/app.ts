@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import express, { type Express, type RequestHandler } from 'express';
 import { rateLimit } from 'express-rate-limit';
+import type { PayloadCodec } from '@temporalio/common';
 import type { Logger } from 'pino';
 import type { Db } from '../db/client';
 import type { PlanCatalogue } from '../plans';
@@ -19,6 +20,7 @@ import { livenessRouter, readinessRouter } from './health';
 import { eventsRouter } from './events';
 import type { Metrics } from './metrics';
 import { ADMIN_ROUTES, openApiDocument } from './openapi';
+import { codecRouter } from './codec';
 import { HttpProblem, errorHandler, notFoundHandler } from './problem';
 import type { StripeReader } from './stripe-api';
 import type { TenantWorkflows } from './temporal';
@@ -38,6 +40,8 @@ export interface ApiDeps {
   onQueued?: () => void;
   statusQueryTimeoutMs: number;
   readyTimeoutMs: number;
+  /** TEMPORAL_PAYLOAD_KEYS' codec, for POST /codec/decode on the admin port; unset: payloads pass as they are. */
+  payloadCodec?: PayloadCodec;
   /** How long one round of readiness checks answers every /readyz caller (READY_CACHE_MS). */
   readyCacheMs?: number;
   /** True once shutdown has begun: /readyz answers 503 so that load balancers stop sending. */
@@ -155,6 +159,7 @@ export function createAdminApp(deps: ApiDeps): Express {
   const webhook = webhookDeps(deps);
   app.use(adminRouter({ db: deps.db, workflows: deps.workflows, plans: deps.plans, auth, statusQueryTimeoutMs: deps.statusQueryTimeoutMs }));
   app.use(eventsRouter({ db: deps.db, auth, stripe: deps.stripe, webhook }));
+  app.use(codecRouter({ auth, codec: deps.payloadCodec }));
   app.use(
     serviceTenantsRouter({
       db: deps.db,

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { PROBLEMS, PROBLEM_CONTENT_TYPE, problemType, type ProblemSlug } from './problem';
 import * as s from './schemas';
+import { codecPayloads } from './codec';
 
 type Auth = 'none' | 'user' | 'service' | 'user-or-service' | 'stripe-signature';
 
@@ -234,6 +235,17 @@ export const ADMIN_ROUTES: RouteSpec[] = [
     bodyOptional: true,
     responses: { 200: json('What processing it did', s.reprocessResult) },
     problems: ['invalid-request', 'event-not-found', 'event-not-processed', 'dependency-unavailable'],
+  },
+  {
+    method: 'post',
+    path: '/codec/decode',
+    operationId: 'decodePayloads',
+    summary: "Decrypts payloads of the payload codec (TEMPORAL_PAYLOAD_KEYS), in the codec-server protocol of Temporal's Web UI and CLI (`--codec-endpoint <admin>/codec`).",
+    tag: 'admin',
+    auth: 'service',
+    body: codecPayloads,
+    responses: { 200: json('The payloads, decrypted (plaintext ones as they came)', codecPayloads) },
+    problems: ['invalid-request', 'payload-too-large'],
   },
 ];
 

@@ -17,6 +17,7 @@ import { createLogger as createServiceLogger } from '../logging';
 import { createDb, poolOf, type Db } from '../db/client';
 import { RETENTION_TABLES, createRetentionJob, type RetentionJob } from '../db/retention';
 import { loadPlanCatalogue, type PlanCatalogue } from '../plans';
+import { payloadCodec } from '../temporal/codec';
 import { lazyTemporalClient } from '../temporal/connection';
 import { createAdminApp, createApp, type ApiDeps } from './app';
 import { loadApiConfig, stripeLivemode, type ApiConfig } from './config';
@@ -114,6 +115,7 @@ export function createApiRuntime(config: ApiConfig, logger: Logger = createLogge
     statusQueryTimeoutMs: config.STATUS_QUERY_TIMEOUT_MS,
     readyTimeoutMs: config.READY_TIMEOUT_MS,
     readyCacheMs: config.READY_CACHE_MS,
+    payloadCodec: payloadCodec(config),
     rateLimit: { apiPerMinute: config.RATE_LIMIT_PER_MINUTE, webhookPerMinute: config.RATE_LIMIT_WEBHOOK_PER_MINUTE },
     trustProxy: config.TRUST_PROXY,
   };

@@ -6,15 +6,24 @@
  * workflow task before any step runs: no activity, no tenant row, no namespace.
  */
 import { randomBytes } from 'node:crypto';
+import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
 import type { WorkflowHandle } from '@temporalio/client';
+import express from 'express';
+import { createAuth } from '../../src/api/auth';
+import { codecRouter } from '../../src/api/codec';
 import { loadWorkerConfig } from '../../src/config';
 import { deprovisionSignal, statusQuery, tenantWorkflowId } from '../../src/contract';
-import { ENCRYPTED_ENCODING } from '../../src/temporal/codec';
-import { connectTemporalClient, temporalSettingsFromEnv } from '../../src/temporal/connection';
+import { ENCRYPTED_ENCODING, payloadCodec } from '../../src/temporal/codec';
+import { connectTemporalClient, temporalSettingsFromEnv, type TemporalSettings } from '../../src/temporal/connection';
 import { tenantNamespace } from '../../src/naming';
 import { createWorker } from '../../src/worker';
 import type { provisionTenant } from '../../src/workflows';
-import { eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient } from './helpers';
+import { env, eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue, useTemporalClient } from './helpers';
+
+const execFileP = promisify(execFile);
 
 interface FoundPayload {
   path: string;
@@ -33,6 +42,26 @@ function payloadsOf(value: unknown, at = ''): FoundPayload[] {
   return Object.entries(o).flatMap(([k, v]) => (k === 'searchAttributes' ? [] : payloadsOf(v, `${at}.${k}`)));
 }
 
+/** `temporal workflow show` with `--codec-endpoint` at POST /codec/decode, served as the admin port serves it. */
+async function showThroughCodecEndpoint(workflowId: string, settings: TemporalSettings): Promise<string> {
+  const token = randomBytes(24).toString('hex');
+  const auth = createAuth({ jwtSecret: 'x'.repeat(32), issuer: 'i', audience: 'a', clockToleranceSeconds: 0, maxAgeSeconds: 60, serviceTokens: [token] });
+  const app = express().use(codecRouter({ auth, codec: payloadCodec(settings) }));
+  const server = app.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}/codec`;
+    const { stdout } = await execFileP(
+      'temporal',
+      ['workflow', 'show', '--workflow-id', workflowId, '--address', env('TEMPORAL_ADDRESS'), '--codec-endpoint', endpoint, '--codec-auth', `Bearer ${token}`, '--output', 'json', '--command-timeout', '20s'],
+      { timeout: 30_000 },
+    );
+    return stdout;
+  } finally {
+    server.close();
+  }
+}
+
 describe('the payload codec', () => {
   const db = testDb();
   const kube = testKube();
@@ -47,9 +76,9 @@ describe('the payload codec', () => {
   });
 
   it('with TEMPORAL_PAYLOAD_ENCRYPTION=required: a keyed client provisions; a raw client without the key cannot make the worker do anything', async () => {
-    const env = { ...process.env, TASK_QUEUE: taskQueue, TEMPORAL_PAYLOAD_KEYS: keys, TEMPORAL_PAYLOAD_ENCRYPTION: 'required' };
-    const { worker, connection: workerConnection } = await createWorker(loadWorkerConfig(env), realDeps(db));
-    const keyed = await connectTemporalClient(temporalSettingsFromEnv(env), 10_000);
+    const workerEnv = { ...process.env, TASK_QUEUE: taskQueue, TEMPORAL_PAYLOAD_KEYS: keys, TEMPORAL_PAYLOAD_ENCRYPTION: 'required' };
+    const { worker, connection: workerConnection } = await createWorker(loadWorkerConfig(workerEnv), realDeps(db));
+    const keyed = await connectTemporalClient(temporalSettingsFromEnv(workerEnv), 10_000);
     const [tenantId, attackerTenant] = [newTenantId(), newTenantId()];
     try {
       await worker.runUntil(async () => {
@@ -75,6 +104,13 @@ describe('the payload codec', () => {
 
         await handle.signal(deprovisionSignal, {});
         await handle.result();
+
+        // The operator's way in: the `temporal` CLI through the admin port's codec endpoint (on
+        // the closed run: `workflow show` of a running one waits for new events).
+        const shown = await showThroughCodecEndpoint(tenantWorkflowId(tenantId), temporalSettingsFromEnv(workerEnv));
+        expect(shown).not.toContain(Buffer.from(ENCRYPTED_ENCODING).toString('base64'));
+        const started = (JSON.parse(shown) as { events: { workflowExecutionStartedEventAttributes?: { input: { payloads: { data: string }[] } } }[] }).events[0];
+        expect(Buffer.from(started!.workflowExecutionStartedEventAttributes!.input.payloads[0]!.data, 'base64').toString()).toContain('cus_codec_secret');
 
         // The attack: a raw client that reached the port, without the key.
         const attack = await plain.client.workflow.start<typeof provisionTenant>('provisionTenant', {
