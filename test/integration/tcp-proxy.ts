@@ -5,6 +5,23 @@
  */
 import net from 'node:net';
 
+/**
+ * Joins a client's socket to its upstream both ways, tracked in `sockets` until closed (so a
+ * proxy's stop can cut them), and an error on either side closes both.
+ */
+export function splice(client: net.Socket, upstream: net.Socket, sockets: Set<net.Socket>): void {
+  for (const s of [client, upstream]) {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+    s.on('error', () => {
+      client.destroy();
+      upstream.destroy();
+    });
+  }
+  client.pipe(upstream);
+  upstream.pipe(client);
+}
+
 export class TcpProxy {
   private server: net.Server | undefined;
   private readonly sockets = new Set<net.Socket>();
@@ -32,17 +49,7 @@ export class TcpProxy {
   async start(): Promise<void> {
     if (this.server) return;
     const server = net.createServer((client) => {
-      const upstream = net.connect(this.targetPort, this.targetHost);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => {
-          client.destroy();
-          upstream.destroy();
-        });
-      }
-      client.pipe(upstream);
-      upstream.pipe(client);
+      splice(client, net.connect(this.targetPort, this.targetHost), this.sockets);
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);

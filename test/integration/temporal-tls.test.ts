@@ -16,6 +16,7 @@ import { createWorker } from '../../src/worker';
 import type { provisionTenant } from '../../src/workflows';
 import { makeTestPki, type TestPki } from '../support/certs';
 import { env, eventually, newTenantId, realDeps, testDb, testKube, uniqueTaskQueue } from './helpers';
+import { splice } from './tcp-proxy';
 
 /** Terminates mTLS and pipes the plaintext to `target`; remembers why handshakes failed. */
 class MtlsProxy {
@@ -45,15 +46,7 @@ class MtlsProxy {
         this.accepted.push(String(client.getPeerCertificate().subject?.CN ?? '?'));
         const upstream = net.connect(this.target.port, this.target.host);
         upstream.setTimeout(60_000, () => upstream.destroy());
-        for (const s of [client, upstream]) {
-          this.sockets.add(s);
-          s.on('close', () => this.sockets.delete(s));
-          s.on('error', () => {
-            client.destroy();
-            upstream.destroy();
-          });
-        }
-        client.pipe(upstream).pipe(client);
+        splice(client, upstream, this.sockets);
       },
     );
     server.on('tlsClientError', (err) => this.handshakeErrors.push(err.message));
